@@ -1,0 +1,25 @@
+from django.contrib import admin
+from django.urls import path
+
+from reviews import api, views
+
+api_v1 = [
+    path("api/v1/clips/", api.ClipIngestView.as_view(), name="api-clip-ingest"),
+    path("api/v1/assignments/next/", api.AssignmentNextView.as_view(), name="api-assignment-next"),
+    path("api/v1/assignments/<str:assignment_id>/", api.AssignmentDetailView.as_view(), name="api-assignment"),
+    path("api/v1/assignments/<str:assignment_id>/audio-token/", api.AudioTokenView.as_view(),
+         name="api-audio-token"),
+    path("api/v1/assignments/<str:assignment_id>/audio/", api.AudioView.as_view(), name="api-audio"),
+    path("api/v1/assignments/<str:assignment_id>/draft/", api.DraftView.as_view(), name="api-draft"),
+    path("api/v1/assignments/<str:assignment_id>/submit/", api.SubmitView.as_view(), name="api-submit"),
+    path("api/v1/assignments/<str:assignment_id>/skip/", api.SkipView.as_view(), name="api-skip"),
+]
+
+urlpatterns = [
+    path("", views.home, name="home"),
+    path("workspace/", views.workspace, name="workspace"),
+    path("accounts/login/", views.LoginView.as_view(), name="login"),
+    path("accounts/logout/", views.LogoutView.as_view(), name="logout"),
+    path("admin/", admin.site.urls),
+    *api_v1,
+]

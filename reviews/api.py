@@ -1,0 +1,201 @@
+"""The JSON API under /api/v1/: parse, call one service, render."""
+
+import logging
+
+from django.http import Http404, HttpResponse
+from rest_framework import exceptions, serializers, status
+from rest_framework.response import Response
+from rest_framework.views import APIView
+from rest_framework.views import exception_handler as drf_exception_handler
+
+from . import services
+from .audit import audit_denied
+from .errors import DomainError
+from .permissions import IsIngestService, IsReviewer
+
+logger = logging.getLogger(__name__)
+
+
+def exception_handler(exc, context):
+    """Answer every API error as JSON ``{code, detail}``; audit every denial."""
+    request = context.get("request")
+    user = getattr(request, "user", None) if request is not None else None
+    if isinstance(exc, DomainError):
+        if exc.denied:
+            audit_denied(actor=user, **exc.denied)
+        body = {"code": exc.code, "detail": exc.detail}
+        if exc.fields:
+            body["fields"] = exc.fields
+        return Response(body, status=exc.status)
+    if isinstance(exc, (exceptions.NotAuthenticated, exceptions.AuthenticationFailed, exceptions.PermissionDenied)):
+        view = context.get("view")
+        audit_denied(actor=user, attempted=getattr(view, "audit_action", "api"), reason=type(exc).__name__)
+        if isinstance(exc, exceptions.PermissionDenied) and "CSRF" in str(exc.detail):
+            return Response({"code": "csrf_failed", "detail": "Reload the page and try again."}, status=403)
+        if isinstance(exc, exceptions.PermissionDenied):
+            # Not a role for this endpoint: answer as if it did not exist.
+            return Response({"code": "not_found", "detail": "Not found."}, status=status.HTTP_404_NOT_FOUND)
+    if isinstance(exc, Http404):
+        exc = exceptions.NotFound()
+    response = drf_exception_handler(exc, context)
+    if response is None:
+        logger.exception("unhandled API error", exc_info=exc)
+        return Response({"code": "server_error", "detail": "Something went wrong on our side."}, status=500)
+    detail = response.data.get("detail") if isinstance(response.data, dict) else None
+    code = getattr(detail, "code", None) or getattr(exc, "default_code", "error")
+    if detail is None:
+        body = {"code": "invalid", "detail": "The request is not valid.", "fields": response.data}
+    else:
+        body = {"code": str(code), "detail": str(detail)}
+    response.data = body
+    return response
+
+
+class ReviewerView(APIView):
+    permission_classes = [IsReviewer]
+
+
+class IngestSerializer(serializers.Serializer):
+    audio = serializers.FileField()
+    project = serializers.CharField(max_length=50)
+    account_id = serializers.CharField(max_length=128)
+    first_name = serializers.CharField(max_length=100, required=False, allow_blank=True, default="")
+    device_serial = serializers.CharField(max_length=100, required=False, allow_blank=True, default="")
+    recorded_at = serializers.CharField(max_length=40)
+    locale = serializers.CharField(max_length=16)
+
+
+class ClipIngestView(APIView):
+    permission_classes = [IsIngestService]
+    audit_action = "clip.ingest"
+
+    def post(self, request):
+        # Refuse an oversized upload before reading it: uploads stay in memory only.
+        if int(request.META.get("CONTENT_LENGTH") or 0) > services.settings.INGEST_MAX_BYTES + 64 * 1024:
+            raise DomainError("The file is too large.", code="file_too_large", status=413)
+        serializer = IngestSerializer(data=request.data)
+        if not serializer.is_valid():
+            # Never echo the submitted values back: they are identifiers.
+            raise DomainError("The metadata is missing or malformed.", code="invalid_metadata",
+                              fields={k: "Missing or malformed." for k in serializer.errors})
+        data = dict(serializer.validated_data)
+        upload = data.pop("audio")
+        clip = services.clip_ingest(actor=request.user, audio=upload.read(), **data)
+        return Response({"id": str(clip.pk), "duration_ms": clip.duration_ms}, status=status.HTTP_201_CREATED)
+
+
+def assignment_payload(assignment) -> dict:
+    clip = assignment.clip
+    draft = getattr(assignment, "draft", None) if hasattr(assignment, "draft") else None
+    return {
+        "id": str(assignment.pk),
+        "status": assignment.status,
+        "clip": {"id": str(clip.pk), "duration_ms": clip.duration_ms, "locale": clip.locale, "peaks": clip.peaks},
+        "label_schema": services.label_schema_describe(clip.project.label_schema),
+        "lease_expires_at": assignment.lease_expires_at.isoformat(),
+        "audio_token_url": f"/api/v1/assignments/{assignment.pk}/audio-token/",
+        "audio_url": f"/api/v1/assignments/{assignment.pk}/audio/",
+        "draft": {"text": draft.text, "labels": draft.labels, "version": draft.version} if draft else
+        {"text": "", "labels": {}, "version": 0},
+    }
+
+
+class AssignmentNextView(ReviewerView):
+    audit_action = "assignment.lease"
+
+    def post(self, request):
+        assignment = services.assignment_next(reviewer=request.user)
+        if assignment is None:
+            return Response(status=status.HTTP_204_NO_CONTENT)
+        return Response(assignment_payload(assignment), status=status.HTTP_201_CREATED)
+
+
+class AssignmentDetailView(ReviewerView):
+    audit_action = "assignment.view"
+
+    def get(self, request, assignment_id):
+        assignment = services.assignment_get(reviewer=request.user, assignment_id=assignment_id)
+        return Response(assignment_payload(assignment))
+
+
+class AudioTokenView(ReviewerView):
+    audit_action = "audio.token"
+
+    def post(self, request, assignment_id):
+        token = services.audio_token_issue(reviewer=request.user, assignment_id=assignment_id,
+                                           session_key=request.session.session_key)
+        return Response({"token": token, "expires_in": services.settings.AUDIO_TOKEN_MAX_AGE},
+                        status=status.HTTP_201_CREATED)
+
+
+class AudioView(ReviewerView):
+    """Stream one clip's audio: session plus a fresh token in the X-Audio-Token header."""
+
+    audit_action = "audio.play"
+
+    def get(self, request, assignment_id):
+        clip = services.audio_open(reviewer=request.user, assignment_id=assignment_id,
+                                   token=request.headers.get("X-Audio-Token", ""),
+                                   session_key=request.session.session_key)
+        with clip.audio.open("rb") as handle:
+            data = handle.read()
+        response = HttpResponse(data, content_type="audio/mpeg")
+        response["Content-Disposition"] = "inline"
+        response["Cache-Control"] = "no-store, private"
+        response["Pragma"] = "no-cache"
+        response["Cross-Origin-Resource-Policy"] = "same-origin"
+        response["X-Content-Type-Options"] = "nosniff"
+        response["Referrer-Policy"] = "no-referrer"
+        return response
+
+
+class DraftSerializer(serializers.Serializer):
+    text = serializers.CharField(allow_blank=True, trim_whitespace=False, max_length=services.MAX_TEXT)
+    labels = serializers.JSONField(required=False, default=dict)
+    version = serializers.IntegerField(min_value=0)
+
+
+class DraftView(ReviewerView):
+    audit_action = "draft.save"
+
+    def put(self, request, assignment_id):
+        serializer = DraftSerializer(data=request.data)
+        serializer.is_valid(raise_exception=True)
+        draft = services.draft_save(reviewer=request.user, assignment_id=assignment_id, **serializer.validated_data)
+        return Response({"text": draft.text, "labels": draft.labels, "version": draft.version})
+
+
+class SubmitSerializer(serializers.Serializer):
+    text = serializers.CharField(allow_blank=True, trim_whitespace=False, max_length=services.MAX_TEXT)
+    labels = serializers.JSONField(required=False, default=dict)
+
+
+class SubmitView(ReviewerView):
+    audit_action = "transcription.submit"
+
+    def post(self, request, assignment_id):
+        serializer = SubmitSerializer(data=request.data)
+        serializer.is_valid(raise_exception=True)
+        transcription, created = services.transcription_submit(
+            reviewer=request.user, assignment_id=assignment_id, **serializer.validated_data
+        )
+        return Response(
+            {"id": transcription.pk, "assignment": str(transcription.assignment_id),
+             "submitted_at": transcription.submitted_at.isoformat()},
+            status=status.HTTP_201_CREATED if created else status.HTTP_200_OK,
+        )
+
+
+class SkipSerializer(serializers.Serializer):
+    reason = serializers.CharField(max_length=services.MAX_REASON)
+
+
+class SkipView(ReviewerView):
+    audit_action = "assignment.skip"
+
+    def post(self, request, assignment_id):
+        serializer = SkipSerializer(data=request.data)
+        serializer.is_valid(raise_exception=True)
+        assignment = services.assignment_skip(reviewer=request.user, assignment_id=assignment_id,
+                                              reason=serializer.validated_data["reason"])
+        return Response({"id": str(assignment.pk), "status": assignment.status})

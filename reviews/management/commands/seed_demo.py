@@ -1,0 +1,88 @@
+"""Seed the demo: users, roles, a label schema, a project and real clips. Idempotent."""
+
+import os
+from pathlib import Path
+
+from django.contrib.auth import get_user_model
+from django.core.management import call_command
+from django.core.management.base import BaseCommand
+from django.db import transaction
+
+from reviews import permissions
+from reviews.models import Clip, Label, LabelGroup, LabelSchema, Project, ServiceToken
+
+DEMO_CLIPS = Path(__file__).resolve().parents[2] / "fixtures" / "demo_clips"
+# (username, role, env var, demo default). Defaults are for the local demo only.
+DEMO_USERS = [
+    ("alice", permissions.REVIEWER, "DEMO_ALICE_PASSWORD", "alice-demo-pass"),
+    ("bob", permissions.REVIEWER, "DEMO_BOB_PASSWORD", "bob-demo-pass"),
+    ("sam", permissions.SUPERVISOR, "DEMO_SAM_PASSWORD", "sam-demo-pass"),
+    ("ada", "admin", "DEMO_ADA_PASSWORD", "ada-demo-pass"),
+]
+DEMO_TOKEN_ENV, DEMO_TOKEN_DEFAULT = "DEMO_INGEST_TOKEN", "demo-ingest-token-not-for-production"
+DEMO_SCHEMA = [
+    # (key, name, kind, required, [(label key, label name)])
+    ("issues", "What applies", LabelGroup.Kind.MULTI, False, [
+        ("wake-word-false-accept", "Wake word false accept"),
+        ("unintelligible", "Unintelligible"),
+        ("background-speech", "Background speech"),
+        ("contains-personal-information", "Contains personal information"),
+        ("distressing", "Distressing"),
+    ]),
+    ("speaker", "Speaker", LabelGroup.Kind.SINGLE, True, [
+        ("adult", "Adult"),
+        ("child", "Child"),
+        ("unknown", "Can't tell"),
+    ]),
+]
+
+
+class Command(BaseCommand):
+    help = "Create the demo project, users (alice, bob, sam, ada), the ingest token and demo clips."
+
+    def handle(self, *args, **options):
+        with transaction.atomic():
+            users = self._users()
+            schema = self._schema()
+            project, _ = Project.objects.get_or_create(slug="demo", defaults={"name": "Demo", "label_schema": schema})
+            project.members.add(users["alice"], users["bob"])
+            ingest, created = get_user_model().objects.get_or_create(username="ingest")
+            if created:
+                ingest.set_unusable_password()  # a service account never signs in
+                ingest.save()
+            token = None
+            if not ServiceToken.objects.filter(user=ingest).exists():
+                token = permissions.service_token_create(ingest, os.environ.get(DEMO_TOKEN_ENV, DEMO_TOKEN_DEFAULT))
+        if not Clip.objects.filter(project=project).exists():
+            call_command("ingest_clips", str(DEMO_CLIPS / "manifest.csv"), stdout=self.stdout)
+        self.stdout.write("\nDemo logins (defaults are for this local demo only; set the env vars to change):")
+        for username, role, env_name, default in DEMO_USERS:
+            shown = "(from $" + env_name + ")" if env_name in os.environ else default
+            self.stdout.write(f"  {role:<10} {username:<6} password: {shown}")
+        shown = "(from $" + DEMO_TOKEN_ENV + ")" if DEMO_TOKEN_ENV in os.environ else DEMO_TOKEN_DEFAULT
+        self.stdout.write(f"  ingest service token: {shown}" + ("" if token else " (unchanged)"))
+
+    def _users(self) -> dict:
+        users = {}
+        model = get_user_model()
+        for username, role, env_name, default in DEMO_USERS:
+            user, created = model.objects.get_or_create(username=username)
+            if created:
+                user.set_password(os.environ.get(env_name, default))
+                if role == "admin":
+                    user.is_staff = user.is_superuser = True
+                user.save()
+                if role != "admin":
+                    user.groups.add(permissions.role_group(role))
+            users[username] = user
+        return users
+
+    def _schema(self) -> LabelSchema:
+        schema, created = LabelSchema.objects.get_or_create(name="Assistant requests")
+        if created:
+            for position, (key, name, kind, required, labels) in enumerate(DEMO_SCHEMA):
+                group = LabelGroup.objects.create(schema=schema, key=key, name=name, kind=kind, required=required,
+                                                  position=position)
+                for label_position, (label_key, label_name) in enumerate(labels):
+                    Label.objects.create(group=group, key=label_key, name=label_name, position=label_position)
+        return schema

@@ -1,0 +1,203 @@
+"""Data and constraints of the annotator. No customer PII is ever stored here."""
+
+import uuid
+
+from django.conf import settings
+from django.db import models
+from django.db.models import Q
+
+
+class LabelSchema(models.Model):
+    name = models.CharField(max_length=100, unique=True)
+
+    def __str__(self) -> str:
+        return self.name
+
+
+class LabelGroup(models.Model):
+    class Kind(models.TextChoices):
+        MULTI = "multi", "several may be ticked"
+        SINGLE = "single", "exactly one"
+
+    schema = models.ForeignKey(LabelSchema, on_delete=models.CASCADE, related_name="groups")
+    key = models.SlugField(max_length=50)
+    name = models.CharField(max_length=100)
+    kind = models.CharField(max_length=10, choices=Kind.choices, default=Kind.MULTI)
+    required = models.BooleanField(default=False)
+    position = models.PositiveSmallIntegerField(default=0)
+
+    class Meta:
+        ordering = ["position", "id"]
+        constraints = [models.UniqueConstraint(fields=["schema", "key"], name="labelgroup_key_unique")]
+
+    def __str__(self) -> str:
+        return f"{self.schema}: {self.name}"
+
+
+class Label(models.Model):
+    group = models.ForeignKey(LabelGroup, on_delete=models.CASCADE, related_name="labels")
+    key = models.SlugField(max_length=50)
+    name = models.CharField(max_length=100)
+    position = models.PositiveSmallIntegerField(default=0)
+
+    class Meta:
+        ordering = ["position", "id"]
+        constraints = [models.UniqueConstraint(fields=["group", "key"], name="label_key_unique")]
+
+    def __str__(self) -> str:
+        return self.name
+
+
+class Project(models.Model):
+    slug = models.SlugField(max_length=50, unique=True)
+    name = models.CharField(max_length=100)
+    label_schema = models.ForeignKey(LabelSchema, on_delete=models.PROTECT, related_name="projects")
+    members = models.ManyToManyField(settings.AUTH_USER_MODEL, blank=True, related_name="review_projects")
+    transcriptions_per_clip = models.PositiveSmallIntegerField(default=1)
+    lease_minutes = models.PositiveSmallIntegerField(default=10)
+
+    def __str__(self) -> str:
+        return self.name
+
+
+class Clip(models.Model):
+    """A de-identified, voice-disguised recording; only the disguised audio is kept."""
+
+    class Status(models.TextChoices):
+        OPEN = "open"
+        DONE = "done"
+        FLAGGED = "flagged"
+        PURGED = "purged"
+
+    id = models.UUIDField(primary_key=True, default=uuid.uuid4, editable=False)
+    project = models.ForeignKey(Project, on_delete=models.PROTECT, related_name="clips")
+    # HMAC-SHA256 of the account id under PSEUDONYM_KEY: links clips for opt-out and
+    # erasure only; the key is never in the database.
+    subject_key = models.CharField(max_length=64, null=True, blank=True, db_index=True)
+    recorded_on = models.DateField()
+    locale = models.CharField(max_length=16)
+    duration_ms = models.PositiveIntegerField()
+    audio = models.FileField(upload_to="clips/", max_length=200)
+    peaks = models.JSONField(default=list)
+    status = models.CharField(max_length=10, choices=Status.choices, default=Status.OPEN)
+    # Live leases plus submitted transcriptions: a clip is offered while this is
+    # below the project's transcriptions_per_clip.
+    slots_taken = models.PositiveSmallIntegerField(default=0)
+    transcriptions_done = models.PositiveSmallIntegerField(default=0)
+    ingested_at = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        indexes = [
+            models.Index(fields=["project", "status", "ingested_at"], name="clip_queue_idx"),
+        ]
+        permissions = [("review_clip", "May hear and transcribe this clip (granted per live lease)")]
+
+    def __str__(self) -> str:
+        return f"clip {self.id}"
+
+
+class Assignment(models.Model):
+    """One reviewer's lease on one clip, and what became of it."""
+
+    class Status(models.TextChoices):
+        LIVE = "live"
+        SUBMITTED = "submitted"
+        SKIPPED = "skipped"
+        FLAGGED = "flagged"
+        EXPIRED = "expired"
+        REVOKED = "revoked"
+
+    # Statuses that mean "this reviewer has had this clip" and bar a second lease.
+    HOLDING = (Status.LIVE, Status.SUBMITTED, Status.SKIPPED, Status.FLAGGED)
+
+    id = models.UUIDField(primary_key=True, default=uuid.uuid4, editable=False)
+    clip = models.ForeignKey(Clip, on_delete=models.CASCADE, related_name="assignments")
+    reviewer = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.PROTECT, related_name="assignments")
+    status = models.CharField(max_length=10, choices=Status.choices, default=Status.LIVE)
+    leased_at = models.DateTimeField()
+    lease_expires_at = models.DateTimeField()
+    ended_at = models.DateTimeField(null=True, blank=True)
+    reason = models.CharField(max_length=500, blank=True)
+
+    class Meta:
+        constraints = [
+            models.UniqueConstraint(
+                fields=["clip", "reviewer"],
+                condition=Q(status__in=["live", "submitted", "skipped", "flagged"]),
+                name="assignment_once_per_reviewer",
+            ),
+        ]
+        indexes = [
+            models.Index(fields=["reviewer", "status"], name="assignment_reviewer_idx"),
+            models.Index(fields=["status", "lease_expires_at"], name="assignment_expiry_idx"),
+        ]
+
+
+class Draft(models.Model):
+    assignment = models.OneToOneField(Assignment, on_delete=models.CASCADE, related_name="draft")
+    text = models.TextField(blank=True)
+    labels = models.JSONField(default=list)
+    version = models.PositiveIntegerField(default=0)
+    updated_at = models.DateTimeField(auto_now=True)
+
+
+class Transcription(models.Model):
+    assignment = models.OneToOneField(Assignment, on_delete=models.CASCADE, related_name="transcription")
+    clip = models.ForeignKey(Clip, on_delete=models.CASCADE, related_name="transcriptions")
+    reviewer = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.PROTECT, related_name="transcriptions")
+    text = models.TextField()
+    labels = models.JSONField(default=list)
+    submitted_at = models.DateTimeField()
+
+
+class ServiceToken(models.Model):
+    """An ingest service's API token; only its SHA-256 is stored."""
+
+    user = models.OneToOneField(settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="service_token")
+    key_hash = models.CharField(max_length=64, unique=True)
+    created_at = models.DateTimeField(auto_now_add=True)
+    revoked_at = models.DateTimeField(null=True, blank=True)
+
+
+class AuditEvent(models.Model):
+    """One security-relevant action, allowed or denied. Append-only, hash-chained."""
+
+    class Outcome(models.TextChoices):
+        ALLOWED = "allowed"
+        DENIED = "denied"
+
+    at = models.DateTimeField(db_index=True)
+    actor = models.ForeignKey(
+        settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.DO_NOTHING, db_constraint=False,
+        related_name="+",
+    )
+    actor_name = models.CharField(max_length=150, blank=True)
+    role = models.CharField(max_length=20, blank=True)
+    action = models.CharField(max_length=40)
+    object_type = models.CharField(max_length=40, blank=True)
+    object_id = models.CharField(max_length=64, blank=True)
+    clip_id = models.UUIDField(null=True, blank=True)
+    outcome = models.CharField(max_length=10, choices=Outcome.choices)
+    client_ip = models.GenericIPAddressField(null=True, blank=True)
+    user_agent = models.CharField(max_length=200, blank=True)
+    request_id = models.CharField(max_length=64, blank=True)
+    details = models.JSONField(default=dict, blank=True)
+    # Unique: two events can never claim the same predecessor, so the chain cannot fork.
+    prev_hash = models.CharField(max_length=64, unique=True)
+    hash = models.CharField(max_length=64, unique=True)
+
+    class Meta:
+        ordering = ["id"]
+        indexes = [
+            models.Index(fields=["actor", "at"], name="audit_actor_idx"),
+            models.Index(fields=["clip_id", "at"], name="audit_clip_idx"),
+            models.Index(fields=["action", "at"], name="audit_action_idx"),
+        ]
+
+    def save(self, *args, **kwargs):
+        if self.pk is not None:
+            raise PermissionError("audit events are append-only")
+        super().save(*args, **kwargs)
+
+    def delete(self, *args, **kwargs):
+        raise PermissionError("audit events are append-only")

@@ -1,0 +1,126 @@
+"""Every access decision: roles, service tokens, guardian grants, object lookups.
+
+Reviewers never hold a model-wide permission on clips (that would open every clip);
+they hold ``reviews.review_clip`` on one clip only while their assignment is live.
+"""
+
+import hashlib
+import secrets
+
+from django.contrib.auth.models import Group
+from django.utils import timezone
+from guardian.shortcuts import assign_perm, remove_perm
+from rest_framework import authentication, exceptions, permissions
+
+from .errors import NotFoundDenied
+from .models import Assignment, Clip, ServiceToken
+
+REVIEWER = "reviewer"
+SUPERVISOR = "supervisor"
+CLIP_PERMISSION = "reviews.review_clip"
+
+
+def token_hash(key: str) -> str:
+    return hashlib.sha256(key.encode()).hexdigest()
+
+
+def service_token_create(user, key: str | None = None) -> str:
+    """Give a service account a new token; return the key (shown once, stored hashed)."""
+    key = key or secrets.token_urlsafe(32)
+    ServiceToken.objects.update_or_create(user=user, defaults={"key_hash": token_hash(key), "revoked_at": None})
+    return key
+
+
+def user_in_group(user, name: str) -> bool:
+    if not user or not user.is_authenticated or not user.is_active:
+        return False
+    cache = getattr(user, "_group_names", None)
+    if cache is None:
+        cache = user._group_names = set(user.groups.values_list("name", flat=True))
+    return name in cache
+
+
+def role_group(name: str) -> Group:
+    return Group.objects.get_or_create(name=name)[0]
+
+
+class ServiceTokenAuthentication(authentication.BaseAuthentication):
+    """``Authorization: Token <key>`` for ingest services; the key is compared by hash."""
+
+    keyword = "Token"
+
+    def authenticate(self, request):
+        header = authentication.get_authorization_header(request).split()
+        if not header or header[0].lower() != self.keyword.lower().encode():
+            return None
+        if len(header) != 2:
+            raise exceptions.AuthenticationFailed("Malformed token header.")
+        try:
+            key = header[1].decode()
+        except UnicodeError as exc:
+            raise exceptions.AuthenticationFailed("Malformed token header.") from exc
+        token = (
+            ServiceToken.objects.select_related("user")
+            .filter(key_hash=token_hash(key), revoked_at__isnull=True, user__is_active=True)
+            .first()
+        )
+        if token is None:
+            raise exceptions.AuthenticationFailed("Invalid token.")
+        return token.user, token
+
+    def authenticate_header(self, request):
+        return self.keyword
+
+
+class IsIngestService(permissions.BasePermission):
+    def has_permission(self, request, view):
+        return isinstance(request.auth, ServiceToken)
+
+
+class IsReviewer(permissions.BasePermission):
+    """A signed-in reviewer using the browser session (never a service token)."""
+
+    def has_permission(self, request, view):
+        return request.auth is None and user_in_group(request.user, REVIEWER)
+
+
+def clip_access_grant(user, clip: Clip) -> None:
+    assign_perm(CLIP_PERMISSION, user, clip)
+
+
+def clip_access_revoke(user, clip: Clip) -> None:
+    remove_perm(CLIP_PERMISSION, user, clip)
+
+
+def assignment_for_reviewer(user, assignment_id, *, attempted: str, for_update: bool = False) -> Assignment:
+    """Return the caller's own assignment, or raise the 404 that hides everyone else's."""
+    queryset = Assignment.objects.select_related("clip", "clip__project")
+    if for_update:
+        queryset = queryset.select_for_update(of=("self",))
+    assignment = queryset.filter(pk=assignment_id).first() if _is_uuid(assignment_id) else None
+    if assignment is None or assignment.reviewer_id != user.pk:
+        raise NotFoundDenied(
+            object_type="assignment", object_id=assignment_id, attempted=attempted,
+            reason="missing" if assignment is None else "not_owner",
+            clip_id=assignment.clip_id if assignment else None,
+        )
+    return assignment
+
+
+def assignment_is_live(assignment: Assignment) -> bool:
+    return assignment.status == Assignment.Status.LIVE and assignment.lease_expires_at > timezone.now()
+
+
+def clip_access_held(user, assignment: Assignment) -> bool:
+    """A reviewer may hear a clip only through their live lease and its object grant."""
+    return assignment_is_live(assignment) and user.has_perm(CLIP_PERMISSION, assignment.clip)
+
+
+def _is_uuid(value) -> bool:
+    import uuid
+
+    try:
+        uuid.UUID(str(value))
+    except ValueError:
+        return False
+    return True

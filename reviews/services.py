@@ -1,0 +1,398 @@
+"""Use cases: each checks permission, does the work and audits it in one transaction."""
+
+import hashlib
+import hmac
+import re
+import uuid
+from dataclasses import dataclass
+from datetime import date, timedelta
+from datetime import timezone as dt_timezone
+
+from django.conf import settings
+from django.contrib.auth import get_user_model
+from django.core import signing
+from django.core.files.base import ContentFile
+from django.core.files.storage import default_storage
+from django.db import transaction
+from django.db.models import Exists, F, OuterRef
+from django.utils import timezone
+from django.utils.dateparse import parse_datetime
+
+from . import permissions
+from .audio import AudioRejected, clip_audio_process
+from .audit import audit_record
+from .errors import IngestRefused, InvalidInput, LeaseExpired, NotFoundDenied, StaleVersion
+from .models import Assignment, AuditEvent, Clip, Draft, LabelSchema, Project, Transcription
+
+AUDIO_TOKEN_SALT = "reviews.audio-token"
+MAX_TEXT = 5000
+MAX_REASON = 500
+_LOCALE = re.compile(r"^[a-z]{2,3}(-[A-Za-z0-9]{2,8})*$")
+_AUDIO_STATUS = {
+    "file_too_large": 413, "unsupported_codec": 415, "not_audio": 415, "empty_audio": 422,
+    "audio_too_long": 422, "corrupt_audio": 422, "audio_timeout": 422, "encode_failed": 422,
+}
+
+
+# --- Subjects -------------------------------------------------------------------
+
+def subject_key_derive(account_id: str) -> str:
+    """Return the keyed pseudonym of an account id (HMAC-SHA256; the key is not in the DB)."""
+    return hmac.new(settings.PSEUDONYM_KEY.encode(), account_id.strip().encode(), hashlib.sha256).hexdigest()
+
+
+# --- Ingest ---------------------------------------------------------------------
+
+@dataclass(frozen=True)
+class IngestMetadata:
+    project: Project
+    subject_key: str
+    recorded_on: date
+    locale: str
+
+
+def ingest_metadata_validate(*, project: str, account_id: str, first_name: str, device_serial: str,
+                             recorded_at: str, locale: str) -> IngestMetadata:
+    """Check the metadata and keep only what the clip may carry; identifiers are dropped here."""
+    errors = {}
+    account_id = (account_id or "").strip()
+    if not account_id:
+        errors["account_id"] = "Required."
+    elif len(account_id) > 128:
+        errors["account_id"] = "At most 128 characters."
+    if len(first_name or "") > 100:
+        errors["first_name"] = "At most 100 characters."
+    if len(device_serial or "") > 100:
+        errors["device_serial"] = "At most 100 characters."
+    moment = parse_datetime((recorded_at or "").strip()) if recorded_at else None
+    if moment is None or moment.tzinfo is None:
+        errors["recorded_at"] = "An ISO 8601 date and time with a time zone, e.g. 2026-11-20T08:15:02Z."
+    elif moment > timezone.now() + timedelta(days=1):
+        errors["recorded_at"] = "In the future."
+    locale = (locale or "").strip()
+    if not _LOCALE.match(locale) or len(locale) > 16:
+        errors["locale"] = "A language tag such as en-US."
+    project_obj = Project.objects.filter(slug=(project or "").strip()).first() if project else None
+    if not project:
+        errors["project"] = "Required."
+    if errors:
+        raise InvalidInput("The metadata is missing or malformed.", code="invalid_metadata", fields=errors)
+    if project_obj is None:
+        raise InvalidInput("No such project.", code="unknown_project", fields={"project": "Unknown project."})
+    return IngestMetadata(
+        project=project_obj,
+        subject_key=subject_key_derive(account_id),
+        # Coarsened to the (UTC) day: the exact time of a recording can identify it.
+        recorded_on=moment.astimezone(dt_timezone.utc).date(),
+        locale=locale,
+    )
+
+
+def clip_ingest(*, actor, project: str, audio: bytes, account_id: str, first_name: str = "",
+                device_serial: str = "", recorded_at: str, locale: str) -> Clip:
+    """De-identify, disguise and store one clip; nothing is stored if anything is wrong."""
+    try:
+        meta = ingest_metadata_validate(project=project, account_id=account_id, first_name=first_name,
+                                        device_serial=device_serial, recorded_at=recorded_at, locale=locale)
+        processed = clip_audio_process(audio)
+    except (InvalidInput, AudioRejected) as exc:
+        audit_record(actor=actor, action="clip.ingest", outcome=AuditEvent.Outcome.DENIED,
+                     object_type="clip", details={"code": exc.code})
+        if isinstance(exc, AudioRejected):
+            raise IngestRefused(exc.detail, code=exc.code, status=_AUDIO_STATUS.get(exc.code, 422)) from exc
+        raise
+    name = default_storage.save(f"clips/{uuid.uuid4().hex}.mp3", ContentFile(processed.data))
+    try:
+        with transaction.atomic():
+            clip = Clip.objects.create(
+                project=meta.project, subject_key=meta.subject_key, recorded_on=meta.recorded_on,
+                locale=meta.locale, duration_ms=processed.duration_ms, audio=name, peaks=processed.peaks,
+            )
+            audit_record(actor=actor, action="clip.ingest", object_type="clip", object_id=clip.pk,
+                         clip_id=clip.pk, details={"project": meta.project.slug, "duration_ms": clip.duration_ms})
+    except BaseException:
+        default_storage.delete(name)
+        raise
+    return clip
+
+
+# --- Labels ---------------------------------------------------------------------
+
+def label_schema_describe(schema: LabelSchema) -> dict:
+    """Describe a schema for the page and the API, numbering labels for the shortcut keys."""
+    groups, number = [], 0
+    for group in schema.groups.prefetch_related("labels"):
+        labels = []
+        for label in group.labels.all():
+            number += 1
+            labels.append({"key": label.key, "name": label.name, "shortcut": number if number <= 9 else None})
+        groups.append({"key": group.key, "name": group.name, "kind": group.kind, "required": group.required,
+                       "labels": labels})
+    return {"name": schema.name, "groups": groups}
+
+
+def labels_validate(schema: dict, labels, *, complete: bool) -> dict:
+    """Check labels ({group_key: [label_key, ...]}) against a described schema."""
+    if labels in (None, ""):
+        labels = {}
+    if not isinstance(labels, dict):
+        raise InvalidInput("Labels must map group keys to lists of label keys.", code="invalid_labels")
+    groups = {g["key"]: g for g in schema["groups"]}
+    clean, errors = {}, {}
+    for group_key, chosen in labels.items():
+        group = groups.get(group_key)
+        if group is None:
+            errors[str(group_key)[:50]] = "Unknown label group."
+            continue
+        if isinstance(chosen, str):
+            chosen = [chosen]
+        if not isinstance(chosen, list) or not all(isinstance(c, str) for c in chosen):
+            errors[group_key] = "A list of label keys."
+            continue
+        allowed = {label["key"] for label in group["labels"]}
+        unknown = [c for c in chosen if c not in allowed]
+        if unknown:
+            errors[group_key] = "Unknown label."
+        elif group["kind"] == "single" and len(set(chosen)) > 1:
+            errors[group_key] = "Choose one."
+        elif chosen:
+            clean[group_key] = sorted(set(chosen))
+    if complete:
+        for group in schema["groups"]:
+            if group["required"] and not clean.get(group["key"]) and group["key"] not in errors:
+                errors[group["key"]] = "Required."
+    if errors:
+        raise InvalidInput("Some labels are not valid.", code="invalid_labels", fields=errors)
+    return clean
+
+
+# --- Assignments ------------------------------------------------------------------
+
+def _lease_length(assignment_or_project) -> timedelta:
+    project = getattr(assignment_or_project, "clip", None)
+    project = project.project if project else assignment_or_project
+    return timedelta(minutes=project.lease_minutes)
+
+
+def _assignment_end(assignment: Assignment, status: str, now) -> None:
+    """Close a live assignment: the grant goes and, unless submitted, the slot returns."""
+    assignment.status = status
+    assignment.ended_at = now
+    assignment.save(update_fields=["status", "ended_at", "reason"])
+    if status != Assignment.Status.SUBMITTED:
+        Clip.objects.filter(pk=assignment.clip_id, slots_taken__gt=0).update(slots_taken=F("slots_taken") - 1)
+    permissions.clip_access_revoke(assignment.reviewer, assignment.clip)
+
+
+def lease_sweep(*, now=None) -> int:
+    """Expire overdue leases so their clips return to the queue. Returns how many."""
+    now = now or timezone.now()
+    count = 0
+    with transaction.atomic():
+        overdue = (
+            Assignment.objects.select_for_update(skip_locked=True, of=("self",))
+            .select_related("clip", "reviewer")
+            .filter(status=Assignment.Status.LIVE, lease_expires_at__lte=now)
+            .order_by("lease_expires_at")[: settings.LEASE_SWEEP_BATCH]
+        )
+        for assignment in overdue:
+            _assignment_end(assignment, Assignment.Status.EXPIRED, now)
+            audit_record(actor=None, actor_name="system", action="assignment.expire", object_type="assignment",
+                         object_id=assignment.pk, clip_id=assignment.clip_id,
+                         details={"reviewer_id": assignment.reviewer_id})
+            count += 1
+    return count
+
+
+def assignment_next(*, reviewer) -> Assignment | None:
+    """Return the reviewer's live assignment, or lease the oldest eligible clip to them."""
+    now = timezone.now()
+    lease_sweep(now=now)
+    with transaction.atomic():
+        # One "next" at a time per reviewer: two tabs cannot lease two clips at once.
+        get_user_model().objects.select_for_update().filter(pk=reviewer.pk).first()
+        current = (
+            Assignment.objects.select_related("clip", "clip__project")
+            .filter(reviewer=reviewer, status=Assignment.Status.LIVE, lease_expires_at__gt=now)
+            .order_by("leased_at")
+            .first()
+        )
+        if current is not None:
+            audit_record(actor=reviewer, action="assignment.lease", object_type="assignment",
+                         object_id=current.pk, clip_id=current.clip_id, details={"resumed": True})
+            return current
+        held = Assignment.objects.filter(clip=OuterRef("pk"), reviewer=reviewer, status__in=Assignment.HOLDING)
+        candidates = (
+            Clip.objects.select_related("project")
+            .filter(project__members=reviewer, status=Clip.Status.OPEN,
+                    slots_taken__lt=F("project__transcriptions_per_clip"))
+            .exclude(Exists(held))
+            .order_by("ingested_at", "id")
+        )
+        for _attempt in range(5):
+            clip = candidates.select_for_update(skip_locked=True, of=("self",)).first()
+            if clip is None:
+                return None
+            # Compare-and-set: correct on its own where row locks do not exist (SQLite).
+            claimed = Clip.objects.filter(pk=clip.pk, status=Clip.Status.OPEN, slots_taken=clip.slots_taken).update(
+                slots_taken=clip.slots_taken + 1
+            )
+            if claimed:
+                break
+        else:
+            return None
+        assignment = Assignment.objects.create(
+            clip=clip, reviewer=reviewer, leased_at=now, lease_expires_at=now + _lease_length(clip.project)
+        )
+        permissions.clip_access_grant(reviewer, clip)
+        audit_record(actor=reviewer, action="assignment.lease", object_type="assignment", object_id=assignment.pk,
+                     clip_id=clip.pk)
+        return assignment
+
+
+def _require_live(assignment: Assignment, *, reviewer, attempted: str) -> None:
+    if not permissions.clip_access_held(reviewer, assignment):
+        raise LeaseExpired(denied={
+            "attempted": attempted, "object_type": "assignment", "object_id": str(assignment.pk),
+            "reason": "lease_ended", "clip_id": assignment.clip_id,
+        })
+
+
+def _lease_extend(assignment: Assignment, now) -> None:
+    """Activity keeps a lease alive."""
+    assignment.lease_expires_at = now + _lease_length(assignment)
+    Assignment.objects.filter(pk=assignment.pk).update(lease_expires_at=assignment.lease_expires_at)
+
+
+def assignment_get(*, reviewer, assignment_id) -> Assignment:
+    """Return one of the reviewer's own assignments (any status)."""
+    return permissions.assignment_for_reviewer(reviewer, assignment_id, attempted="assignment.view")
+
+
+def assignment_skip(*, reviewer, assignment_id, reason: str) -> Assignment:
+    """Give a clip back with a reason; this reviewer will not be offered it again."""
+    reason = (reason or "").strip()
+    if not reason or len(reason) > MAX_REASON:
+        raise InvalidInput("Say briefly why you skip (at most 500 characters).", code="invalid_reason",
+                           fields={"reason": "Required, at most 500 characters."})
+    now = timezone.now()
+    with transaction.atomic():
+        assignment = permissions.assignment_for_reviewer(reviewer, assignment_id, attempted="assignment.skip",
+                                                         for_update=True)
+        if assignment.status == Assignment.Status.SKIPPED:
+            return assignment
+        _require_live(assignment, reviewer=reviewer, attempted="assignment.skip")
+        assignment.reason = reason
+        _assignment_end(assignment, Assignment.Status.SKIPPED, now)
+        audit_record(actor=reviewer, action="assignment.skip", object_type="assignment", object_id=assignment.pk,
+                     clip_id=assignment.clip_id)
+    return assignment
+
+
+# --- Audio ----------------------------------------------------------------------
+
+def _session_binding(session_key: str | None) -> str:
+    return hashlib.sha256((session_key or "").encode()).hexdigest()[:32]
+
+
+def audio_token_issue(*, reviewer, assignment_id, session_key: str | None) -> str:
+    """Sign a short-lived token for one play, bound to user, session and assignment."""
+    now = timezone.now()
+    with transaction.atomic():
+        assignment = permissions.assignment_for_reviewer(reviewer, assignment_id, attempted="audio.token",
+                                                         for_update=True)
+        _require_live(assignment, reviewer=reviewer, attempted="audio.token")
+        _lease_extend(assignment, now)
+        token = signing.dumps(
+            {"a": str(assignment.pk), "u": reviewer.pk, "s": _session_binding(session_key), "n": uuid.uuid4().hex},
+            salt=AUDIO_TOKEN_SALT,
+        )
+        audit_record(actor=reviewer, action="audio.token", object_type="assignment", object_id=assignment.pk,
+                     clip_id=assignment.clip_id)
+    return token
+
+
+def audio_open(*, reviewer, assignment_id, token: str, session_key: str | None) -> Clip:
+    """Check token, lease and grant for one play, audit it, and return the clip to stream."""
+    with transaction.atomic():
+        assignment = permissions.assignment_for_reviewer(reviewer, assignment_id, attempted="audio.play")
+        try:
+            claims = signing.loads(token or "", salt=AUDIO_TOKEN_SALT, max_age=settings.AUDIO_TOKEN_MAX_AGE)
+        except signing.BadSignature:
+            claims = None
+        if not claims or claims.get("a") != str(assignment.pk) or claims.get("u") != reviewer.pk or claims.get(
+            "s"
+        ) != _session_binding(session_key):
+            raise NotFoundDenied(object_type="assignment", object_id=assignment.pk, attempted="audio.play",
+                                 reason="bad_token", clip_id=assignment.clip_id)
+        if not permissions.clip_access_held(reviewer, assignment):
+            raise NotFoundDenied(object_type="assignment", object_id=assignment.pk, attempted="audio.play",
+                                 reason="lease_ended", clip_id=assignment.clip_id)
+        audit_record(actor=reviewer, action="audio.play", object_type="assignment", object_id=assignment.pk,
+                     clip_id=assignment.clip_id)
+    return assignment.clip
+
+
+# --- Drafts and transcriptions -------------------------------------------------------
+
+def _clean_text(text) -> str:
+    if not isinstance(text, str):
+        raise InvalidInput("The transcription must be text.", code="invalid_text", fields={"text": "Text."})
+    if len(text) > MAX_TEXT:
+        raise InvalidInput(f"At most {MAX_TEXT} characters.", code="invalid_text",
+                           fields={"text": f"At most {MAX_TEXT} characters."})
+    return text
+
+
+def draft_save(*, reviewer, assignment_id, text: str, labels, version: int) -> Draft:
+    """Save a draft if ``version`` is the current one; otherwise refuse with StaleVersion."""
+    text = _clean_text(text)
+    if not isinstance(version, int) or isinstance(version, bool) or version < 0:
+        raise InvalidInput("A version number is required.", code="invalid_version",
+                           fields={"version": "A non-negative integer."})
+    now = timezone.now()
+    with transaction.atomic():
+        assignment = permissions.assignment_for_reviewer(reviewer, assignment_id, attempted="draft.save",
+                                                         for_update=True)
+        _require_live(assignment, reviewer=reviewer, attempted="draft.save")
+        clean = labels_validate(label_schema_describe(assignment.clip.project.label_schema), labels, complete=False)
+        draft, _ = Draft.objects.get_or_create(assignment=assignment)
+        updated = Draft.objects.filter(pk=draft.pk, version=version).update(
+            text=text, labels=clean, version=version + 1, updated_at=now
+        )
+        if not updated:
+            raise StaleVersion()
+        _lease_extend(assignment, now)
+        audit_record(actor=reviewer, action="draft.save", object_type="assignment", object_id=assignment.pk,
+                     clip_id=assignment.clip_id, details={"version": version + 1})
+        draft.refresh_from_db()
+    return draft
+
+
+def transcription_submit(*, reviewer, assignment_id, text: str, labels) -> tuple[Transcription, bool]:
+    """Record the reviewer's transcription once; a retried submit returns the same one."""
+    text = _clean_text(text).strip()
+    now = timezone.now()
+    with transaction.atomic():
+        assignment = permissions.assignment_for_reviewer(reviewer, assignment_id, attempted="transcription.submit",
+                                                         for_update=True)
+        if assignment.status == Assignment.Status.SUBMITTED:
+            return assignment.transcription, False
+        _require_live(assignment, reviewer=reviewer, attempted="transcription.submit")
+        clean = labels_validate(label_schema_describe(assignment.clip.project.label_schema), labels, complete=True)
+        if not text and not clean:
+            raise InvalidInput("Type what you hear, or choose labels that say why you cannot.",
+                               code="empty_transcription", fields={"text": "Required."})
+        transcription = Transcription.objects.create(
+            assignment=assignment, clip=assignment.clip, reviewer=reviewer, text=text, labels=clean,
+            submitted_at=now,
+        )
+        _assignment_end(assignment, Assignment.Status.SUBMITTED, now)
+        clip = Clip.objects.select_for_update().get(pk=assignment.clip_id)
+        clip.transcriptions_done += 1
+        if clip.transcriptions_done >= clip.project.transcriptions_per_clip and clip.status == Clip.Status.OPEN:
+            clip.status = Clip.Status.DONE
+        clip.save(update_fields=["transcriptions_done", "status"])
+        audit_record(actor=reviewer, action="transcription.submit", object_type="assignment",
+                     object_id=assignment.pk, clip_id=assignment.clip_id)
+    return transcription, True

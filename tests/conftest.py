@@ -1,0 +1,149 @@
+"""Shared people and things: alice and bob (reviewers), sam (supervisor), ada (admin),
+the ingest service token, a demo project with its label schema, and real audio."""
+
+import io
+from pathlib import Path
+
+import pytest
+from django.contrib.auth import get_user_model
+from pydub import AudioSegment
+from pydub.generators import Sine, WhiteNoise
+from rest_framework.test import APIClient
+
+from reviews import permissions
+from reviews.management.commands.seed_demo import DEMO_SCHEMA
+from reviews.models import AuditEvent, Label, LabelGroup, LabelSchema, Project
+
+FIXTURE_CLIPS = Path(__file__).resolve().parent.parent / "reviews" / "fixtures" / "demo_clips"
+PASSWORD = "correct horse battery staple"
+INGEST_TOKEN = "test-ingest-token"
+
+
+@pytest.fixture(autouse=True)
+def _isolated_media(settings, tmp_path):
+    """Each test stores audio in its own folder, so file scans see only its files."""
+    media = tmp_path / "media"
+    media.mkdir()
+    settings.STORAGES = {
+        **settings.STORAGES,
+        "default": {"BACKEND": "django.core.files.storage.FileSystemStorage",
+                    "OPTIONS": {"location": str(media), "base_url": None}},
+        "staticfiles": {"BACKEND": "django.contrib.staticfiles.storage.StaticFilesStorage"},
+    }
+    settings.MEDIA_ROOT = str(media)
+    settings.PASSWORD_HASHERS = ["django.contrib.auth.hashers.MD5PasswordHasher"]
+    return media
+
+
+def speech_bytes(name: str = "clip01.flac") -> bytes:
+    return (FIXTURE_CLIPS / name).read_bytes()
+
+
+def export_bytes(segment: AudioSegment, fmt: str = "wav", **kwargs) -> bytes:
+    buffer = io.BytesIO()
+    segment.export(buffer, format=fmt, **kwargs)
+    return buffer.getvalue()
+
+
+def tone_bytes(seconds: float = 2.0, fmt: str = "wav") -> bytes:
+    tone = Sine(220).to_audio_segment(duration=int(seconds * 1000), volume=-12)
+    noise = WhiteNoise().to_audio_segment(duration=int(seconds * 1000), volume=-40)
+    return export_bytes(tone.overlay(noise).set_frame_rate(16000).set_channels(1), fmt)
+
+
+def make_user(username: str, role: str | None):
+    user = get_user_model().objects.create_user(username=username, password=PASSWORD)
+    if role == "admin":
+        user.is_staff = user.is_superuser = True
+        user.save()
+    elif role:
+        user.groups.add(permissions.role_group(role))
+    return user
+
+
+@pytest.fixture
+def schema(db):
+    label_schema = LabelSchema.objects.create(name="Assistant requests")
+    for position, (key, name, kind, required, labels) in enumerate(DEMO_SCHEMA):
+        group = LabelGroup.objects.create(schema=label_schema, key=key, name=name, kind=kind, required=required,
+                                          position=position)
+        for label_position, (label_key, label_name) in enumerate(labels):
+            Label.objects.create(group=group, key=label_key, name=label_name, position=label_position)
+    return label_schema
+
+
+@pytest.fixture
+def alice(db):
+    return make_user("alice", permissions.REVIEWER)
+
+
+@pytest.fixture
+def bob(db):
+    return make_user("bob", permissions.REVIEWER)
+
+
+@pytest.fixture
+def sam(db):
+    return make_user("sam", permissions.SUPERVISOR)
+
+
+@pytest.fixture
+def ada(db):
+    return make_user("ada", "admin")
+
+
+@pytest.fixture
+def ingest_user(db):
+    user = get_user_model().objects.create_user(username="ingest")
+    user.set_unusable_password()
+    user.save()
+    permissions.service_token_create(user, INGEST_TOKEN)
+    return user
+
+
+@pytest.fixture
+def project(schema, alice, bob):
+    demo = Project.objects.create(slug="demo", name="Demo", label_schema=schema)
+    demo.members.add(alice, bob)
+    return demo
+
+
+@pytest.fixture
+def ingest_client(ingest_user):
+    client = APIClient()
+    client.credentials(HTTP_AUTHORIZATION=f"Token {INGEST_TOKEN}")
+    return client
+
+
+def session_client(user) -> APIClient:
+    client = APIClient(enforce_csrf_checks=False)
+    client.force_login(user)
+    return client
+
+
+@pytest.fixture
+def ingest(project, ingest_user):
+    """Ingest speech clips through the real service; returns a function making n clips."""
+    from reviews import services
+
+    def make(count: int = 1, **overrides):
+        clips = []
+        names = sorted(p.name for p in FIXTURE_CLIPS.iterdir() if p.suffix in {".flac", ".ogg"})
+        for i in range(count):
+            fields = {
+                "project": project.slug, "account_id": f"ACCT-{i}", "first_name": "Test",
+                "device_serial": f"SN-{i}", "recorded_at": "2026-11-20T08:15:02Z", "locale": "en-US",
+                **overrides,
+            }
+            clips.append(services.clip_ingest(actor=ingest_user, audio=speech_bytes(names[i % len(names)]),
+                                              **fields))
+        return clips
+
+    return make
+
+
+def events(action: str | None = None, **filters):
+    queryset = AuditEvent.objects.all()
+    if action:
+        queryset = queryset.filter(action=action)
+    return list(queryset.filter(**filters))

@@ -1,0 +1,102 @@
+"""reviews/audio.py: validation, disguise and encoding on real ffmpeg."""
+
+import io
+import random
+import subprocess
+
+import pytest
+from pydub import AudioSegment
+
+from reviews import audio
+from tests.conftest import export_bytes, speech_bytes, tone_bytes
+
+
+def decode_mp3(data: bytes) -> AudioSegment:
+    return AudioSegment.from_file(io.BytesIO(data), format="mp3")
+
+
+def ffmpeg_bytes(args: list[str], data: bytes = b"") -> bytes:
+    return subprocess.run(["ffmpeg", "-v", "error", *args], input=data, capture_output=True, check=True).stdout
+
+
+def test_speech_becomes_tagless_mp3_of_the_same_length():
+    original = AudioSegment.from_file(io.BytesIO(speech_bytes("clip02.flac")))
+    result = audio.clip_audio_process(speech_bytes("clip02.flac"))
+    assert result.data[:3] != b"ID3"  # no ID3v2 tag
+    assert b"TAG" not in result.data[-128:][:3]  # no ID3v1 tag
+    decoded = decode_mp3(result.data)
+    assert abs(len(decoded) - len(original)) < 150
+    assert abs(result.duration_ms - len(original)) < 60
+    assert len(result.peaks) == 800 and max(result.peaks) > 50
+
+
+def test_container_metadata_of_the_upload_is_not_carried_over():
+    tagged = ffmpeg_bytes(["-i", "pipe:0", "-metadata", "title=CANARY-TITLE-314", "-metadata",
+                           "artist=CANARY-ARTIST", "-f", "flac", "pipe:1"], speech_bytes())
+    assert b"CANARY-TITLE-314" in tagged
+    result = audio.clip_audio_process(tagged)
+    assert b"CANARY" not in result.data
+
+
+def test_pitch_factor_is_never_almost_one(settings):
+    rng = random.Random(7)
+    factors = [audio.pitch_factor_draw(rng) for _ in range(2000)]
+    low, high = settings.DISGUISE_PITCH_RANGE
+    assert all(abs(f - 1) >= settings.DISGUISE_PITCH_DEAD_BAND for f in factors)
+    assert all(low <= f <= high for f in factors)
+    assert min(factors) < 0.85 and max(factors) > 1.2  # both directions are used
+
+
+def test_disguise_moves_the_pitch():
+    # A pure tone makes the shift measurable: the dominant frequency must move.
+    import numpy as np
+
+    tone = tone_bytes(2.0)
+    result = audio.clip_audio_process(tone, rng=random.Random(1))
+    shifted = decode_mp3(result.data).set_frame_rate(16000)
+    samples = np.array(shifted.get_array_of_samples(), dtype=float)
+    spectrum = np.abs(np.fft.rfft(samples))
+    peak_hz = np.argmax(spectrum) * 16000 / len(samples)
+    assert abs(peak_hz - 220) > 220 * 0.07
+
+
+def test_loudness_is_normalized():
+    quiet = AudioSegment.from_file(io.BytesIO(speech_bytes())).apply_gain(-25)
+    result = audio.clip_audio_process(export_bytes(quiet))
+    assert abs(decode_mp3(result.data).dBFS - (-20)) < 3
+
+
+@pytest.mark.parametrize(
+    "make, code",
+    [
+        (lambda: b"", "empty_audio"),
+        (lambda: b"this is a text file, not audio at all" * 20, "not_audio"),
+        (lambda: ffmpeg_bytes(["-f", "lavfi", "-i", "color=c=red:s=32x32:d=1", "-frames:v", "1", "-f", "image2",
+                               "-c:v", "png", "pipe:1"]), "not_audio"),
+        (lambda: tone_bytes(2.0)[: len(tone_bytes(2.0)) // 3], "corrupt_audio"),
+        (lambda: ffmpeg_bytes(["-f", "lavfi", "-i", "sine=d=1", "-c:a", "adpcm_ms", "-f", "wav", "pipe:1"]),
+         "unsupported_codec"),
+        (lambda: export_bytes(AudioSegment.silent(duration=2000, frame_rate=16000)), "empty_audio"),
+        (lambda: export_bytes(AudioSegment.silent(duration=50, frame_rate=16000)), "empty_audio"),
+        (lambda: tone_bytes(61.0, "flac"), "audio_too_long"),
+    ],
+    ids=["empty-file", "text", "png", "truncated-wav", "adpcm", "silence", "too-short", "too-long"],
+)
+def test_bad_audio_is_refused_with_a_stable_code(make, code):
+    with pytest.raises(audio.AudioRejected) as refused:
+        audio.clip_audio_process(make())
+    assert refused.value.code == code
+
+
+def test_file_over_the_size_limit_is_refused_before_decoding(settings):
+    settings.INGEST_MAX_BYTES = 1000
+    with pytest.raises(audio.AudioRejected) as refused:
+        audio.clip_audio_process(speech_bytes())
+    assert refused.value.code == "file_too_large"
+
+
+def test_ffmpeg_has_a_time_limit(settings):
+    settings.FFMPEG_TIMEOUT_SECONDS = 0.001
+    with pytest.raises(audio.AudioRejected) as refused:
+        audio.clip_audio_process(speech_bytes())
+    assert refused.value.code == "audio_timeout"
