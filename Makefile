@@ -1,0 +1,50 @@
+# Two commands: `make run` (demo on http://127.0.0.1:8000) and `make test` (whole suite
+# on PostgreSQL with headless Chromium). Each installs what is missing first.
+SHELL := /bin/bash
+PYTHON ?= python3
+VENV := .venv
+PY := $(VENV)/bin/python
+APT_INSTALL := DEBIAN_FRONTEND=noninteractive apt-get install -y -q
+HOST ?= 127.0.0.1
+PORT ?= 8000
+WORKERS ?= 3
+
+.PHONY: run test system-deps system-test-deps clean
+
+# Debian packages: install only what is missing (apt-get update once, first).
+system-deps:
+	@missing=""; \
+	command -v ffmpeg >/dev/null || missing="$$missing ffmpeg"; \
+	$(PYTHON) -c 'import ensurepip, venv' 2>/dev/null || missing="$$missing python3-venv"; \
+	if [ -n "$$missing" ]; then echo "Installing:$$missing"; apt-get update -q && $(APT_INSTALL) $$missing; fi
+
+system-test-deps: system-deps
+	@missing=""; \
+	command -v chromium >/dev/null || missing="$$missing chromium"; \
+	ls /usr/lib/postgresql/*/bin/initdb >/dev/null 2>&1 || command -v psql >/dev/null || missing="$$missing postgresql"; \
+	if [ -n "$$missing" ]; then echo "Installing:$$missing"; apt-get update -q && $(APT_INSTALL) $$missing; fi
+
+$(VENV)/.run-deps: requirements.txt | system-deps
+	test -x $(PY) || $(PYTHON) -m venv $(VENV)
+	$(PY) -m pip install -q -r requirements.txt
+	touch $@
+
+$(VENV)/.test-deps: requirements.txt requirements-test.txt $(VENV)/.run-deps
+	$(PY) -m pip install -q -r requirements-test.txt
+	touch $@
+
+run: system-deps $(VENV)/.run-deps
+	$(PY) manage.py migrate --noinput -v 0
+	$(PY) manage.py collectstatic --noinput -v 0
+	$(PY) manage.py seed_demo
+	@echo "Serving on http://$(HOST):$(PORT)/ (Ctrl-C stops)"
+	$(VENV)/bin/gunicorn annotator.wsgi --bind $(HOST):$(PORT) --workers $(WORKERS) --access-logfile - \
+	  --access-logformat '%(t)s "%(m)s %(U)s" %(s)s %(b)s'
+
+# Pytest's exit code 5 (no tests collected) counts as a failure.
+test: system-test-deps $(VENV)/.test-deps
+	tests/tools/with_postgres.sh $(PY) -m pytest $(PYTEST_ARGS); rc=$$?; \
+	if [ $$rc -eq 5 ]; then echo "No tests ran: failing." >&2; exit 1; fi; exit $$rc
+
+clean:
+	rm -rf $(VENV) var

@@ -1,0 +1,71 @@
+"""Management commands: ingest_clips (folder and manifest) and the idempotent demo seed."""
+
+import csv
+import io
+import shutil
+
+import pytest
+from django.contrib.auth import get_user_model
+from django.core.management import call_command
+from django.core.management.base import CommandError
+
+from reviews.models import AuditEvent, Clip, Project, ServiceToken
+from tests.conftest import FIXTURE_CLIPS, tone_bytes
+
+
+def run(*args) -> str:
+    out = io.StringIO()
+    call_command(*args, stdout=out)
+    return out.getvalue()
+
+
+def test_manifest_ingest_shows_progress_and_a_summary(project, ingest_user, tmp_path):
+    shutil.copy(FIXTURE_CLIPS / "clip01.flac", tmp_path / "a.flac")
+    (tmp_path / "b.wav").write_bytes(b"RIFF-not-really")
+    (tmp_path / "long.flac").write_bytes(tone_bytes(61.0, "flac"))
+    with (tmp_path / "manifest.csv").open("w", newline="") as handle:
+        writer = csv.writer(handle)
+        writer.writerow(["file", "project", "account_id", "first_name", "device_serial", "recorded_at", "locale"])
+        writer.writerow(["a.flac", "demo", "ACCT-SECRET-1", "Yolanda", "SN-SECRET", "2026-11-01T10:00:00Z", "en-US"])
+        writer.writerow(["b.wav", "demo", "ACCT-SECRET-2", "Yolanda", "SN-SECRET", "2026-11-01T10:00:00Z", "en-US"])
+        writer.writerow(["long.flac", "demo", "ACCT-SECRET-3", "", "", "2026-11-01T10:00:00Z", "en-US"])
+        writer.writerow(["missing.flac", "demo", "ACCT-SECRET-4", "", "", "2026-11-01T10:00:00Z", "en-US"])
+    output = run("ingest_clips", str(tmp_path))
+    assert "[1/4] a.flac: ingested" in output
+    assert "[2/4] b.wav: refused (not_audio)" in output
+    assert "[3/4] long.flac: refused (audio_too_long)" in output
+    assert "[4/4] missing.flac: refused (unreadable_file)" in output
+    assert "Summary: 1 ingested, 3 refused (audio_too_long: 1, not_audio: 1, unreadable_file: 1)." in output
+    assert "SECRET" not in output and "Yolanda" not in output
+    assert Clip.objects.count() == 1
+
+
+def test_folder_ingest_uses_the_options(project, ingest_user, tmp_path):
+    for name in ("clip01.flac", "clip03.ogg"):
+        shutil.copy(FIXTURE_CLIPS / name, tmp_path / name)
+    output = run("ingest_clips", str(tmp_path), "--project", "demo", "--account-id", "ACCT-9",
+                 "--recorded-at", "2026-11-01T10:00:00Z")
+    assert "Summary: 2 ingested, 0 refused (none)." in output
+    assert Clip.objects.filter(locale="en-US").count() == 2
+
+
+def test_folder_without_manifest_or_options_is_an_error(project, ingest_user, tmp_path):
+    with pytest.raises(CommandError):
+        run("ingest_clips", str(tmp_path))
+
+
+def test_seed_demo_is_idempotent(db):
+    first = run("seed_demo")
+    assert "Summary: 10 ingested, 0 refused (none)." in first
+    assert "alice" in first and "demo-ingest-token-not-for-production" in first
+    counts = (Clip.objects.count(), get_user_model().objects.count(), AuditEvent.objects.count(),
+              ServiceToken.objects.count(), Project.objects.count())
+    second = run("seed_demo")
+    assert "ingested" not in second
+    assert counts == (Clip.objects.count(), get_user_model().objects.count(), AuditEvent.objects.count(),
+                      ServiceToken.objects.count(), Project.objects.count())
+    assert counts[0] == 10
+    alice = get_user_model().objects.get(username="alice")
+    assert alice.check_password("alice-demo-pass") and alice.groups.filter(name="reviewer").exists()
+    assert get_user_model().objects.get(username="ada").is_staff
+    assert not get_user_model().objects.get(username="ingest").has_usable_password()
