@@ -34,6 +34,7 @@ $(VENV)/.test-deps: requirements.txt requirements-test.txt $(VENV)/.run-deps
 	touch $@
 
 run: system-deps $(VENV)/.run-deps
+	mkdir -p var
 	$(PY) manage.py migrate --noinput -v 0
 	$(PY) manage.py collectstatic --noinput -v 0
 	$(PY) manage.py seed_demo

@@ -35,6 +35,7 @@ trap cleanup EXIT INT TERM
 "${as_pg[@]}" "$bindir/pg_ctl" -D "$workdir/data" -l "$workdir/server.log" -w \
   -o "-p $port -k $workdir -c listen_addresses=127.0.0.1 -c fsync=off -c synchronous_commit=off -c max_connections=200" \
   start >/dev/null
+"$bindir/createdb" -h 127.0.0.1 -p "$port" -U postgres annotator
 echo "Throwaway PostgreSQL on 127.0.0.1:$port (removed afterwards)" >&2
 export DATABASE_URL="postgres://postgres@127.0.0.1:$port/annotator"
 set +e
