@@ -49,3 +49,9 @@ test: system-test-deps $(VENV)/.test-deps
 
 clean:
 	rm -rf $(VENV) var
+
+# Privacy benchmark of the voice disguise (issue 7): optional heavy dependencies in
+# their own virtualenv (.venv-bench), see tests/bench/privacy/.
+.PHONY: bench-privacy
+bench-privacy: system-deps
+	tests/bench/privacy/run.sh
