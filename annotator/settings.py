@@ -214,6 +214,8 @@ FFMPEG_TIMEOUT_SECONDS = env_float("FFMPEG_TIMEOUT_SECONDS", 30.0)
 # Pitch factors drawn per clip: never inside the "almost no change" band.
 DISGUISE_PITCH_RANGE = (env_float("DISGUISE_PITCH_MIN", 0.78), env_float("DISGUISE_PITCH_MAX", 1.28))
 DISGUISE_PITCH_DEAD_BAND = env_float("DISGUISE_PITCH_DEAD_BAND", 0.08)
+# Named preset of reviews/disguise.py (figures in docs/privacy-benchmark.md).
+DISGUISE_PRESET = env("DISGUISE_PRESET", "pitch")
 AUDIO_TARGET_DBFS = env_float("AUDIO_TARGET_DBFS", -20.0)
 AUDIO_SAMPLE_RATE = 16000
 AUDIO_BITRATE = env("AUDIO_BITRATE", "48k")
@@ -222,6 +224,8 @@ WAVEFORM_PEAKS = 800
 # --- Review -------------------------------------------------------------------
 AUDIO_TOKEN_MAX_AGE = min(env_int("AUDIO_TOKEN_MAX_AGE", 60), 120)
 LEASE_SWEEP_BATCH = 200
+# Daily quotas start again at midnight in this zone.
+QUOTA_TIME_ZONE = env("QUOTA_TIME_ZONE", TIME_ZONE)
 
 LOGGING = {
     "version": 1,

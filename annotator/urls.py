@@ -13,6 +13,8 @@ api_v1 = [
     path("api/v1/assignments/<str:assignment_id>/draft/", api.DraftView.as_view(), name="api-draft"),
     path("api/v1/assignments/<str:assignment_id>/submit/", api.SubmitView.as_view(), name="api-submit"),
     path("api/v1/assignments/<str:assignment_id>/skip/", api.SkipView.as_view(), name="api-skip"),
+    path("api/v1/assignments/<str:assignment_id>/flag/", api.FlagView.as_view(), name="api-flag"),
+    path("api/v1/me/progress/", api.ProgressView.as_view(), name="api-progress"),
 ]
 
 urlpatterns = [

@@ -3,6 +3,7 @@
 import logging
 
 from django.http import Http404, HttpResponse
+from django.utils import timezone
 from rest_framework import exceptions, serializers, status
 from rest_framework.response import Response
 from rest_framework.views import APIView
@@ -10,7 +11,7 @@ from rest_framework.views import exception_handler as drf_exception_handler
 
 from . import services
 from .audit import audit_denied
-from .errors import DomainError
+from .errors import DomainError, QuotaExceeded
 from .permissions import IsIngestService, IsReviewer
 
 logger = logging.getLogger(__name__)
@@ -26,7 +27,12 @@ def exception_handler(exc, context):
         body = {"code": exc.code, "detail": exc.detail}
         if exc.fields:
             body["fields"] = exc.fields
-        return Response(body, status=exc.status)
+        headers = {}
+        if isinstance(exc, QuotaExceeded):
+            body["resets_at"] = exc.resets_at.isoformat() if exc.resets_at else None
+            if exc.resets_at:
+                headers["Retry-After"] = str(max(1, int((exc.resets_at - timezone.now()).total_seconds())))
+        return Response(body, status=exc.status, headers=headers)
     if isinstance(exc, (exceptions.NotAuthenticated, exceptions.AuthenticationFailed, exceptions.PermissionDenied)):
         view = context.get("view")
         audit_denied(actor=user, attempted=getattr(view, "audit_action", "api"), reason=type(exc).__name__)
@@ -81,10 +87,13 @@ class ClipIngestView(APIView):
         data = dict(serializer.validated_data)
         upload = data.pop("audio")
         clip = services.clip_ingest(actor=request.user, audio=upload.read(), **data)
+        if clip is None:
+            return Response({"sampled": False, "detail": "Not selected for review; nothing was stored."},
+                            status=status.HTTP_200_OK)
         return Response({"id": str(clip.pk), "duration_ms": clip.duration_ms}, status=status.HTTP_201_CREATED)
 
 
-def assignment_payload(assignment) -> dict:
+def assignment_payload(assignment, progress: dict | None = None) -> dict:
     clip = assignment.clip
     draft = getattr(assignment, "draft", None) if hasattr(assignment, "draft") else None
     return {
@@ -97,17 +106,32 @@ def assignment_payload(assignment) -> dict:
         "audio_url": f"/api/v1/assignments/{assignment.pk}/audio/",
         "draft": {"text": draft.text, "labels": draft.labels, "version": draft.version} if draft else
         {"text": "", "labels": {}, "version": 0},
+        "progress": progress,
     }
+
+
+class NextSerializer(serializers.Serializer):
+    another = serializers.BooleanField(required=False, default=False)
 
 
 class AssignmentNextView(ReviewerView):
     audit_action = "assignment.lease"
 
     def post(self, request):
-        assignment = services.assignment_next(reviewer=request.user)
+        serializer = NextSerializer(data=request.data)
+        serializer.is_valid(raise_exception=True)
+        assignment = services.assignment_next(reviewer=request.user, **serializer.validated_data)
         if assignment is None:
             return Response(status=status.HTTP_204_NO_CONTENT)
-        return Response(assignment_payload(assignment), status=status.HTTP_201_CREATED)
+        progress = services.reviewer_progress(reviewer=request.user)
+        return Response(assignment_payload(assignment, progress), status=status.HTTP_201_CREATED)
+
+
+class ProgressView(ReviewerView):
+    audit_action = "progress.view"
+
+    def get(self, request):
+        return Response(services.reviewer_progress(reviewer=request.user))
 
 
 class AssignmentDetailView(ReviewerView):
@@ -122,10 +146,10 @@ class AudioTokenView(ReviewerView):
     audit_action = "audio.token"
 
     def post(self, request, assignment_id):
-        token = services.audio_token_issue(reviewer=request.user, assignment_id=assignment_id,
+        grant = services.audio_token_issue(reviewer=request.user, assignment_id=assignment_id,
                                            session_key=request.session.session_key)
-        return Response({"token": token, "expires_in": services.settings.AUDIO_TOKEN_MAX_AGE},
-                        status=status.HTTP_201_CREATED)
+        return Response({"token": grant.token, "expires_in": services.settings.AUDIO_TOKEN_MAX_AGE,
+                         "lease_expires_at": grant.lease_expires_at.isoformat()}, status=status.HTTP_201_CREATED)
 
 
 class AudioView(ReviewerView):
@@ -162,7 +186,8 @@ class DraftView(ReviewerView):
         serializer = DraftSerializer(data=request.data)
         serializer.is_valid(raise_exception=True)
         draft = services.draft_save(reviewer=request.user, assignment_id=assignment_id, **serializer.validated_data)
-        return Response({"text": draft.text, "labels": draft.labels, "version": draft.version})
+        return Response({"text": draft.text, "labels": draft.labels, "version": draft.version,
+                         "lease_expires_at": draft.assignment.lease_expires_at.isoformat()})
 
 
 class SubmitSerializer(serializers.Serializer):
@@ -199,3 +224,18 @@ class SkipView(ReviewerView):
         assignment = services.assignment_skip(reviewer=request.user, assignment_id=assignment_id,
                                               reason=serializer.validated_data["reason"])
         return Response({"id": str(assignment.pk), "status": assignment.status})
+
+
+class FlagView(ReviewerView):
+    audit_action = "clip.flag"
+
+    def post(self, request, assignment_id):
+        serializer = SkipSerializer(data=request.data)
+        serializer.is_valid(raise_exception=True)
+        escalation = services.clip_flag(reviewer=request.user, assignment_id=assignment_id,
+                                        reason=serializer.validated_data["reason"])
+        return Response({
+            "escalation": escalation.pk,
+            "detail": "Thank you for flagging this. The clip has been taken out of every queue and a supervisor "
+                      "will look at it. If it stayed with you, take a break before the next one.",
+        }, status=status.HTTP_201_CREATED)

@@ -54,3 +54,17 @@ class StaleVersion(DomainError):
 class IngestRefused(DomainError):
     status = 400
     code = "invalid_audio"
+
+
+class QuotaExceeded(DomainError):
+    """A limit is reached: 429 with a stable code, a human message and when it resets."""
+
+    status = 429
+
+    def __init__(self, limit: str, detail: str, resets_at):
+        super().__init__(detail, code=f"quota_{limit}", denied={
+            "attempted": "quota", "object_type": "quota", "object_id": limit, "reason": f"quota_{limit}",
+            "clip_id": None,
+        })
+        self.limit = limit
+        self.resets_at = resets_at

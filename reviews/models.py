@@ -1,8 +1,10 @@
 """Data and constraints of the annotator. No customer PII is ever stored here."""
 
 import uuid
+from decimal import Decimal
 
 from django.conf import settings
+from django.core.validators import MaxValueValidator, MinValueValidator
 from django.db import models
 from django.db.models import Q
 
@@ -53,8 +55,25 @@ class Project(models.Model):
     name = models.CharField(max_length=100)
     label_schema = models.ForeignKey(LabelSchema, on_delete=models.PROTECT, related_name="projects")
     members = models.ManyToManyField(settings.AUTH_USER_MODEL, blank=True, related_name="review_projects")
-    transcriptions_per_clip = models.PositiveSmallIntegerField(default=1)
-    lease_minutes = models.PositiveSmallIntegerField(default=10)
+    transcriptions_per_clip = models.PositiveSmallIntegerField(
+        default=1, validators=[MinValueValidator(1), MaxValueValidator(10)],
+        help_text="Independent transcriptions each clip needs, always by different reviewers.")
+    lease_minutes = models.PositiveSmallIntegerField(
+        default=10, validators=[MinValueValidator(1), MaxValueValidator(240)],
+        help_text="How long a reviewer holds a clip; activity extends it.")
+    daily_clip_limit = models.PositiveIntegerField(
+        null=True, blank=True, help_text="Clips leased per day across all reviewers; empty means no limit.")
+    sampling_rate = models.DecimalField(
+        max_digits=5, decimal_places=4, default=Decimal("1"),
+        validators=[MinValueValidator(Decimal("0")), MaxValueValidator(Decimal("1"))],
+        help_text="Share of offered clips that may enter review (0.02 = 2%). Clips not sampled are refused at "
+                  "ingest and never stored.")
+    disguise_preset = models.CharField(
+        max_length=40, blank=True, help_text="Voice disguise preset; empty uses the site default.")
+    require_reviewer_mfa = models.BooleanField(
+        default=False, help_text="Reviewers of this project must use two-factor sign-in.")
+    keep_transcripts_after_audio_purge = models.BooleanField(
+        default=True, help_text="When retention deletes a clip's audio, keep its transcripts.")
 
     def __str__(self) -> str:
         return self.name
@@ -141,6 +160,25 @@ class Draft(models.Model):
     updated_at = models.DateTimeField(auto_now=True)
 
 
+class Revision(models.Model):
+    """Every saved draft and the submitted text, kept in order."""
+
+    class Kind(models.TextChoices):
+        DRAFT = "draft"
+        SUBMIT = "submit"
+
+    assignment = models.ForeignKey(Assignment, on_delete=models.CASCADE, related_name="revisions")
+    version = models.PositiveIntegerField()
+    kind = models.CharField(max_length=10, choices=Kind.choices)
+    text = models.TextField(blank=True)
+    labels = models.JSONField(default=dict)
+    created_at = models.DateTimeField()
+
+    class Meta:
+        ordering = ["assignment", "version"]
+        constraints = [models.UniqueConstraint(fields=["assignment", "version", "kind"], name="revision_once")]
+
+
 class Transcription(models.Model):
     assignment = models.OneToOneField(Assignment, on_delete=models.CASCADE, related_name="transcription")
     clip = models.ForeignKey(Clip, on_delete=models.CASCADE, related_name="transcriptions")
@@ -148,6 +186,72 @@ class Transcription(models.Model):
     text = models.TextField()
     labels = models.JSONField(default=list)
     submitted_at = models.DateTimeField()
+
+
+class Escalation(models.Model):
+    """A clip a reviewer flagged as distressing, waiting for a supervisor."""
+
+    class Status(models.TextChoices):
+        OPEN = "open"
+        TAKEN = "taken"
+        CLOSED = "closed"
+
+    clip = models.ForeignKey(Clip, on_delete=models.CASCADE, related_name="escalations")
+    assignment = models.OneToOneField(Assignment, on_delete=models.CASCADE, related_name="escalation")
+    flagged_by = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.PROTECT, related_name="+")
+    reason = models.CharField(max_length=500)
+    created_at = models.DateTimeField()
+    status = models.CharField(max_length=10, choices=Status.choices, default=Status.OPEN)
+    taken_by = models.ForeignKey(settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.PROTECT,
+                                 related_name="+")
+    taken_at = models.DateTimeField(null=True, blank=True)
+    action_taken = models.TextField(blank=True)
+    closed_at = models.DateTimeField(null=True, blank=True)
+
+    class Meta:
+        indexes = [models.Index(fields=["status", "created_at"], name="escalation_queue_idx")]
+
+
+class QuotaDefaults(models.Model):
+    """Site-wide quota defaults (one row); a reviewer's own quota overrides field by field."""
+
+    clips_per_day = models.PositiveIntegerField(default=100)
+    plays_per_clip = models.PositiveIntegerField(default=6)
+    live_assignments = models.PositiveSmallIntegerField(default=1, validators=[MinValueValidator(1)])
+    flagged_per_day = models.PositiveSmallIntegerField(
+        default=3, help_text="After flagging this many clips in a day a reviewer gets no more clips that day.")
+    work_start = models.TimeField(null=True, blank=True, help_text="Working hours start (empty: any time).")
+    work_end = models.TimeField(null=True, blank=True)
+
+    class Meta:
+        verbose_name = verbose_name_plural = "quota defaults"
+
+    def __str__(self) -> str:
+        return "Quota defaults"
+
+
+class ReviewerQuota(models.Model):
+    """One reviewer's limits; an empty field falls back to the defaults."""
+
+    reviewer = models.OneToOneField(settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="quota")
+    clips_per_day = models.PositiveIntegerField(null=True, blank=True)
+    plays_per_clip = models.PositiveIntegerField(null=True, blank=True)
+    live_assignments = models.PositiveSmallIntegerField(null=True, blank=True, validators=[MinValueValidator(1)])
+    flagged_per_day = models.PositiveSmallIntegerField(null=True, blank=True)
+    work_start = models.TimeField(null=True, blank=True)
+    work_end = models.TimeField(null=True, blank=True)
+
+    def __str__(self) -> str:
+        return f"Quota of {self.reviewer}"
+
+
+class QuotaCounter(models.Model):
+    """A use count for one scope (e.g. one reviewer's leases on one day), raised only by a
+    conditional UPDATE so concurrent requests can never pass the limit."""
+
+    scope = models.CharField(max_length=120, unique=True)
+    count = models.PositiveIntegerField(default=0)
+    day = models.DateField(null=True, blank=True, db_index=True)
 
 
 class ServiceToken(models.Model):

@@ -2,10 +2,11 @@
 
 import hashlib
 import hmac
+import random
 import re
 import uuid
 from dataclasses import dataclass
-from datetime import date, timedelta
+from datetime import date, datetime, timedelta
 from datetime import timezone as dt_timezone
 
 from django.conf import settings
@@ -18,13 +19,15 @@ from django.db.models import Exists, F, OuterRef
 from django.utils import timezone
 from django.utils.dateparse import parse_datetime
 
-from . import permissions
+from . import permissions, quotas
 from .audio import AudioRejected, clip_audio_process
 from .audit import audit_record
 from .errors import IngestRefused, InvalidInput, LeaseExpired, NotFoundDenied, StaleVersion
-from .models import Assignment, AuditEvent, Clip, Draft, LabelSchema, Project, Transcription
+from .models import (Assignment, AuditEvent, Clip, Draft, Escalation, LabelSchema, Project, Revision,
+                     Transcription)
 
 AUDIO_TOKEN_SALT = "reviews.audio-token"
+_sampler = random.SystemRandom()
 MAX_TEXT = 5000
 MAX_REASON = 500
 _LOCALE = re.compile(r"^[a-z]{2,3}(-[A-Za-z0-9]{2,8})*$")
@@ -88,12 +91,25 @@ def ingest_metadata_validate(*, project: str, account_id: str, first_name: str, 
     )
 
 
+def clip_sampled(project: Project) -> bool:
+    """Draw whether an offered clip enters review, at the project's sampling rate."""
+    return project.sampling_rate >= 1 or _sampler.random() < float(project.sampling_rate)
+
+
 def clip_ingest(*, actor, project: str, audio: bytes, account_id: str, first_name: str = "",
-                device_serial: str = "", recorded_at: str, locale: str) -> Clip:
-    """De-identify, disguise and store one clip; nothing is stored if anything is wrong."""
+                device_serial: str = "", recorded_at: str, locale: str) -> Clip | None:
+    """De-identify, disguise and store one clip; nothing is stored if anything is wrong.
+
+    Returns None when the clip was not sampled for review: it is refused, not kept
+    unreviewed, because a recording nobody may review has no reason to exist here.
+    """
     try:
         meta = ingest_metadata_validate(project=project, account_id=account_id, first_name=first_name,
                                         device_serial=device_serial, recorded_at=recorded_at, locale=locale)
+        if not clip_sampled(meta.project):
+            audit_record(actor=actor, action="clip.ingest", outcome=AuditEvent.Outcome.DENIED, object_type="clip",
+                         details={"code": "not_sampled", "project": meta.project.slug})
+            return None
         processed = clip_audio_process(audio)
     except (InvalidInput, AudioRejected) as exc:
         audit_record(actor=actor, action="clip.ingest", outcome=AuditEvent.Outcome.DENIED,
@@ -204,23 +220,26 @@ def lease_sweep(*, now=None) -> int:
     return count
 
 
-def assignment_next(*, reviewer) -> Assignment | None:
-    """Return the reviewer's live assignment, or lease the oldest eligible clip to them."""
+def assignment_next(*, reviewer, another: bool = False) -> Assignment | None:
+    """Return the reviewer's live assignment, or lease the oldest eligible clip to them.
+
+    With ``another`` a further clip is leased while the reviewer's live-assignment
+    quota allows it.
+    """
     now = timezone.now()
     lease_sweep(now=now)
     with transaction.atomic():
         # One "next" at a time per reviewer: two tabs cannot lease two clips at once.
         get_user_model().objects.select_for_update().filter(pk=reviewer.pk).first()
-        current = (
+        live = list(
             Assignment.objects.select_related("clip", "clip__project")
             .filter(reviewer=reviewer, status=Assignment.Status.LIVE, lease_expires_at__gt=now)
             .order_by("leased_at")
-            .first()
         )
-        if current is not None:
+        if live and not another:
             audit_record(actor=reviewer, action="assignment.lease", object_type="assignment",
-                         object_id=current.pk, clip_id=current.clip_id, details={"resumed": True})
-            return current
+                         object_id=live[0].pk, clip_id=live[0].clip_id, details={"resumed": True})
+            return live[0]
         held = Assignment.objects.filter(clip=OuterRef("pk"), reviewer=reviewer, status__in=Assignment.HOLDING)
         candidates = (
             Clip.objects.select_related("project")
@@ -231,6 +250,10 @@ def assignment_next(*, reviewer) -> Assignment | None:
         )
         for _attempt in range(5):
             clip = candidates.select_for_update(skip_locked=True, of=("self",)).first()
+            if clip is None and candidates.exists():
+                # Every eligible clip is locked by a lease in flight (it may still have a
+                # free slot): wait for one instead of calling the queue empty.
+                clip = candidates.select_for_update(of=("self",)).first()
             if clip is None:
                 return None
             # Compare-and-set: correct on its own where row locks do not exist (SQLite).
@@ -241,6 +264,7 @@ def assignment_next(*, reviewer) -> Assignment | None:
                 break
         else:
             return None
+        quotas.lease_take(reviewer=reviewer, project=clip.project, now=now, live_count=len(live))
         assignment = Assignment.objects.create(
             clip=clip, reviewer=reviewer, leased_at=now, lease_expires_at=now + _lease_length(clip.project)
         )
@@ -252,9 +276,13 @@ def assignment_next(*, reviewer) -> Assignment | None:
 
 def _require_live(assignment: Assignment, *, reviewer, attempted: str) -> None:
     if not permissions.clip_access_held(reviewer, assignment):
-        raise LeaseExpired(denied={
+        withdrawn = assignment.status == Assignment.Status.REVOKED
+        raise LeaseExpired(
+            "This clip was withdrawn from review. Your text is still on the page." if withdrawn else None,
+            code="assignment_withdrawn" if withdrawn else None,
+            denied={
             "attempted": attempted, "object_type": "assignment", "object_id": str(assignment.pk),
-            "reason": "lease_ended", "clip_id": assignment.clip_id,
+            "reason": "withdrawn" if withdrawn else "lease_ended", "clip_id": assignment.clip_id,
         })
 
 
@@ -295,7 +323,13 @@ def _session_binding(session_key: str | None) -> str:
     return hashlib.sha256((session_key or "").encode()).hexdigest()[:32]
 
 
-def audio_token_issue(*, reviewer, assignment_id, session_key: str | None) -> str:
+@dataclass(frozen=True)
+class AudioGrant:
+    token: str
+    lease_expires_at: datetime
+
+
+def audio_token_issue(*, reviewer, assignment_id, session_key: str | None) -> AudioGrant:
     """Sign a short-lived token for one play, bound to user, session and assignment."""
     now = timezone.now()
     with transaction.atomic():
@@ -309,7 +343,7 @@ def audio_token_issue(*, reviewer, assignment_id, session_key: str | None) -> st
         )
         audit_record(actor=reviewer, action="audio.token", object_type="assignment", object_id=assignment.pk,
                      clip_id=assignment.clip_id)
-    return token
+    return AudioGrant(token=token, lease_expires_at=assignment.lease_expires_at)
 
 
 def audio_open(*, reviewer, assignment_id, token: str, session_key: str | None) -> Clip:
@@ -328,6 +362,7 @@ def audio_open(*, reviewer, assignment_id, token: str, session_key: str | None) 
         if not permissions.clip_access_held(reviewer, assignment):
             raise NotFoundDenied(object_type="assignment", object_id=assignment.pk, attempted="audio.play",
                                  reason="lease_ended", clip_id=assignment.clip_id)
+        quotas.play_take(reviewer=reviewer, assignment=assignment)
         audit_record(actor=reviewer, action="audio.play", object_type="assignment", object_id=assignment.pk,
                      clip_id=assignment.clip_id)
     return assignment.clip
@@ -362,10 +397,12 @@ def draft_save(*, reviewer, assignment_id, text: str, labels, version: int) -> D
         )
         if not updated:
             raise StaleVersion()
+        Revision.objects.create(assignment=assignment, version=version + 1, kind=Revision.Kind.DRAFT, text=text,
+                                labels=clean, created_at=now)
         _lease_extend(assignment, now)
         audit_record(actor=reviewer, action="draft.save", object_type="assignment", object_id=assignment.pk,
                      clip_id=assignment.clip_id, details={"version": version + 1})
-        draft.refresh_from_db()
+    draft.text, draft.labels, draft.version = text, clean, version + 1
     return draft
 
 
@@ -387,6 +424,9 @@ def transcription_submit(*, reviewer, assignment_id, text: str, labels) -> tuple
             assignment=assignment, clip=assignment.clip, reviewer=reviewer, text=text, labels=clean,
             submitted_at=now,
         )
+        last = Revision.objects.filter(assignment=assignment).order_by("-version").values_list("version", flat=True)
+        Revision.objects.create(assignment=assignment, version=(last.first() or 0) + 1, kind=Revision.Kind.SUBMIT,
+                                text=text, labels=clean, created_at=now)
         _assignment_end(assignment, Assignment.Status.SUBMITTED, now)
         clip = Clip.objects.select_for_update().get(pk=assignment.clip_id)
         clip.transcriptions_done += 1
@@ -396,3 +436,41 @@ def transcription_submit(*, reviewer, assignment_id, text: str, labels) -> tuple
         audit_record(actor=reviewer, action="transcription.submit", object_type="assignment",
                      object_id=assignment.pk, clip_id=assignment.clip_id)
     return transcription, True
+
+
+def clip_flag(*, reviewer, assignment_id, reason: str) -> Escalation:
+    """Pull a distressing clip from every queue at once and escalate it to the supervisors."""
+    reason = (reason or "").strip()
+    if not reason or len(reason) > MAX_REASON:
+        raise InvalidInput("Say briefly what made this clip distressing (at most 500 characters).",
+                           code="invalid_reason", fields={"reason": "Required, at most 500 characters."})
+    now = timezone.now()
+    with transaction.atomic():
+        assignment = permissions.assignment_for_reviewer(reviewer, assignment_id, attempted="clip.flag",
+                                                         for_update=True)
+        if assignment.status == Assignment.Status.FLAGGED:
+            return assignment.escalation
+        _require_live(assignment, reviewer=reviewer, attempted="clip.flag")
+        clip = Clip.objects.select_for_update().get(pk=assignment.clip_id)
+        clip.status = Clip.Status.FLAGGED
+        clip.save(update_fields=["status"])
+        assignment.reason = reason
+        _assignment_end(assignment, Assignment.Status.FLAGGED, now)
+        # Everyone else hearing this clip loses it now, not when their lease runs out.
+        others = list(
+            Assignment.objects.select_for_update().select_related("clip", "reviewer")
+            .filter(clip=clip, status=Assignment.Status.LIVE).exclude(pk=assignment.pk)
+        )
+        for other in others:
+            _assignment_end(other, Assignment.Status.REVOKED, now)
+        escalation = Escalation.objects.create(clip=clip, assignment=assignment, flagged_by=reviewer, reason=reason,
+                                               created_at=now)
+        quotas.flag_count(reviewer=reviewer, now=now)
+        audit_record(actor=reviewer, action="clip.flag", object_type="assignment", object_id=assignment.pk,
+                     clip_id=clip.pk, details={"escalation": escalation.pk, "revoked_leases": len(others)})
+    return escalation
+
+
+def reviewer_progress(*, reviewer) -> dict:
+    """Today's progress against quota, for the workspace header."""
+    return quotas.progress(reviewer=reviewer, now=timezone.now())

@@ -2,6 +2,8 @@
 the ingest service token, a demo project with its label schema, and real audio."""
 
 import io
+import os
+import shutil
 from pathlib import Path
 
 import pytest
@@ -147,3 +149,46 @@ def events(action: str | None = None, **filters):
     if action:
         queryset = queryset.filter(action=action)
     return list(queryset.filter(**filters))
+
+
+# --- Real browser (headless Chromium from Debian, driven by Playwright) -------------------
+CHROMIUM = shutil.which("chromium") or "/usr/bin/chromium"
+DOCS = Path(__file__).resolve().parent.parent / "docs"
+# Playwright's sync API runs an event loop in this thread; the ORM calls in these
+# tests are plain synchronous test code, so Django's async guard is lifted here.
+os.environ.setdefault("DJANGO_ALLOW_ASYNC_UNSAFE", "true")
+
+
+@pytest.fixture(scope="session")
+def browser():
+    from playwright.sync_api import sync_playwright
+
+    with sync_playwright() as playwright:
+        instance = playwright.chromium.launch(
+            executable_path=CHROMIUM,
+            args=["--headless", "--no-sandbox", "--disable-gpu", "--disable-background-networking",
+                  "--autoplay-policy=no-user-gesture-required"],
+        )
+        yield instance
+        instance.close()
+
+
+@pytest.fixture
+def page(browser):
+    context = browser.new_context(viewport={"width": 1100, "height": 800})
+    page = context.new_page()
+    page.console_errors = []
+    page.on("console", lambda msg: msg.type == "error" and page.console_errors.append(msg.text))
+    page.on("pageerror", lambda exc: page.console_errors.append(str(exc)))
+    page.on("response", lambda r: r.status >= 400 and page.console_errors.append(f"{r.status} {r.url}"))
+    yield page
+    context.close()
+
+
+
+
+def sign_in(page, live_server, username: str):
+    page.goto(f"{live_server.url}/accounts/login/")
+    page.get_by_label("Username").fill(username)
+    page.get_by_label("Password").fill(PASSWORD)
+    page.get_by_role("button", name="Sign in").click()

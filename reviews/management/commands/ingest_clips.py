@@ -51,6 +51,10 @@ class Command(BaseCommand):
                 refused[code] += 1
                 self.stdout.write(f"[{number}/{total}] {path.name}: refused ({code})")
                 continue
+            if clip is None:
+                refused["not_sampled"] += 1
+                self.stdout.write(f"[{number}/{total}] {path.name}: not sampled for review")
+                continue
             ingested += 1
             self.stdout.write(f"[{number}/{total}] {path.name}: ingested ({clip.duration_ms / 1000:.1f} s)")
         reasons = ", ".join(f"{code}: {count}" for code, count in sorted(refused.items())) or "none"

@@ -1,0 +1,120 @@
+"""The one place that decides quota. Limits come from the defaults row and the reviewer's
+own overrides, read on every request (a change applies to the next request). Uses are
+counted by a conditional UPDATE (``count = count + 1 WHERE count < limit``), never
+read-then-write, so concurrent requests cannot pass a limit."""
+
+from dataclasses import dataclass, fields
+from datetime import date, datetime, time, timedelta
+from zoneinfo import ZoneInfo
+
+from django.conf import settings
+from django.db.models import F
+
+from .errors import QuotaExceeded
+from .models import Assignment, QuotaCounter, QuotaDefaults, ReviewerQuota
+
+
+@dataclass(frozen=True)
+class Limits:
+    clips_per_day: int
+    plays_per_clip: int
+    live_assignments: int
+    flagged_per_day: int
+    work_start: time | None
+    work_end: time | None
+
+
+def limits_for(reviewer) -> Limits:
+    """Resolve a reviewer's limits: their own value where set, else the default."""
+    defaults = QuotaDefaults.objects.order_by("pk").first() or QuotaDefaults()
+    own = ReviewerQuota.objects.filter(reviewer=reviewer).first()
+    values = {}
+    for field in fields(Limits):
+        mine = getattr(own, field.name, None) if own else None
+        values[field.name] = mine if mine is not None else getattr(defaults, field.name)
+    return Limits(**values)
+
+
+def _zone() -> ZoneInfo:
+    return ZoneInfo(settings.QUOTA_TIME_ZONE)
+
+
+def quota_day(now: datetime) -> date:
+    """The quota day of a moment, in the configured time zone."""
+    return now.astimezone(_zone()).date()
+
+
+def next_reset(now: datetime) -> datetime:
+    """The next local midnight, when daily quotas start again."""
+    local = now.astimezone(_zone())
+    return datetime.combine(local.date() + timedelta(days=1), time.min, tzinfo=_zone())
+
+
+def _take(scope: str, limit: int, day: date | None = None) -> bool:
+    """Count one use of ``scope`` if it is below ``limit``; say whether it was."""
+    QuotaCounter.objects.bulk_create([QuotaCounter(scope=scope, day=day)], ignore_conflicts=True)
+    return QuotaCounter.objects.filter(scope=scope, count__lt=limit).update(count=F("count") + 1) == 1
+
+
+def _count(scope: str) -> int:
+    return QuotaCounter.objects.filter(scope=scope).values_list("count", flat=True).first() or 0
+
+
+def _within_hours(limits: Limits, now: datetime) -> tuple[bool, datetime | None]:
+    if limits.work_start is None or limits.work_end is None:
+        return True, None
+    local = now.astimezone(_zone())
+    start, end, moment = limits.work_start, limits.work_end, local.time()
+    inside = start <= moment < end if start < end else (moment >= start or moment < end)
+    if inside:
+        return True, None
+    opens = datetime.combine(local.date(), start, tzinfo=_zone())
+    if opens <= local:
+        opens += timedelta(days=1)
+    return False, opens
+
+
+def lease_take(*, reviewer, project, now: datetime, live_count: int) -> None:
+    """Allow one more lease for this reviewer and project, or raise QuotaExceeded."""
+    limits = limits_for(reviewer)
+    inside, opens = _within_hours(limits, now)
+    if not inside:
+        raise QuotaExceeded("outside_working_hours", "Reviewing is open during your working hours only.", opens)
+    if live_count >= limits.live_assignments:
+        raise QuotaExceeded("live_assignments", "Finish or skip the clip you hold before taking another.", None)
+    day = quota_day(now)
+    if _count(f"user:{reviewer.pk}:flags:{day}") >= limits.flagged_per_day:
+        raise QuotaExceeded(
+            "flagged_per_day",
+            "You have flagged several distressing clips today. That is enough for one day: please take a break.",
+            next_reset(now),
+        )
+    if not _take(f"user:{reviewer.pk}:clips:{day}", limits.clips_per_day, day):
+        raise QuotaExceeded("clips_per_day", "You have reached today's number of clips. Thank you!", next_reset(now))
+    if project.daily_clip_limit is not None and not _take(f"project:{project.pk}:clips:{day}",
+                                                          project.daily_clip_limit, day):
+        raise QuotaExceeded("project_clips_per_day", "This project has reviewed all it may review today.",
+                            next_reset(now))
+
+
+def play_take(*, reviewer, assignment: Assignment) -> None:
+    """Allow one more play of this clip by this reviewer, or raise QuotaExceeded."""
+    limit = limits_for(reviewer).plays_per_clip
+    if not _take(f"user:{reviewer.pk}:clip:{assignment.clip_id}:plays", limit):
+        raise QuotaExceeded("plays_per_clip", f"You can play a clip at most {limit} times.", None)
+
+
+def flag_count(*, reviewer, now: datetime) -> None:
+    """Count a flag towards the reviewer's daily exposure limit."""
+    day = quota_day(now)
+    _take(f"user:{reviewer.pk}:flags:{day}", 2**31 - 1, day)
+
+
+def progress(*, reviewer, now: datetime) -> dict:
+    """Today's use against the reviewer's daily quota, for the page header."""
+    day = quota_day(now)
+    return {
+        "clips_today": _count(f"user:{reviewer.pk}:clips:{day}"),
+        "clips_per_day": limits_for(reviewer).clips_per_day,
+        "resets_at": next_reset(now).isoformat(),
+    }
