@@ -6,6 +6,7 @@ the secure cookie / HSTS settings switch on.
 """
 
 import os
+from datetime import timedelta
 from pathlib import Path
 
 import dj_database_url
@@ -71,6 +72,9 @@ INSTALLED_APPS = [
     "django.contrib.staticfiles",
     "rest_framework",
     "guardian",
+    "axes",
+    "django_otp",
+    "django_otp.plugins.otp_totp",
     "reviews.apps.ReviewsConfig",
 ]
 
@@ -82,8 +86,13 @@ MIDDLEWARE = [
     "django.middleware.common.CommonMiddleware",
     "django.middleware.csrf.CsrfViewMiddleware",
     "django.contrib.auth.middleware.AuthenticationMiddleware",
+    "django_otp.middleware.OTPMiddleware",
+    "reviews.middleware.SessionLimitsMiddleware",
+    "reviews.middleware.MFARequiredMiddleware",
     "django.contrib.messages.middleware.MessageMiddleware",
     "django.middleware.clickjacking.XFrameOptionsMiddleware",
+    "csp.middleware.CSPMiddleware",
+    "axes.middleware.AxesMiddleware",
     "reviews.middleware.AccessDeniedMiddleware",
 ]
 
@@ -124,6 +133,8 @@ if DATABASES["default"]["ENGINE"] == "django.db.backends.sqlite3":
 DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
 
 AUTHENTICATION_BACKENDS = [
+    # Axes first: it refuses a locked-out username+address before any password check.
+    "axes.backends.AxesStandaloneBackend",
     "django.contrib.auth.backends.ModelBackend",
     "guardian.backends.ObjectPermissionBackend",
 ]
@@ -178,7 +189,12 @@ REST_FRAMEWORK = {
 
 SESSION_COOKIE_HTTPONLY = True
 SESSION_COOKIE_SAMESITE = "Lax"
-SESSION_COOKIE_AGE = env_int("SESSION_COOKIE_AGE", 12 * 3600)
+# Idle timeout: the session expires this long after the last request (the activity
+# middleware refreshes it at most once a minute). Absolute limit: SESSION_ABSOLUTE_SECONDS.
+SESSION_IDLE_SECONDS = env_int("SESSION_IDLE_SECONDS", 30 * 60)
+SESSION_COOKIE_AGE = SESSION_IDLE_SECONDS
+SESSION_ABSOLUTE_SECONDS = env_int("SESSION_ABSOLUTE_SECONDS", 12 * 3600)
+SESSION_EXPIRE_AT_BROWSER_CLOSE = True
 CSRF_COOKIE_SAMESITE = "Lax"
 X_FRAME_OPTIONS = "DENY"
 SECURE_CONTENT_TYPE_NOSNIFF = True
@@ -194,6 +210,37 @@ if PRODUCTION:
     SECURE_HSTS_INCLUDE_SUBDOMAINS = True
     SECURE_HSTS_PRELOAD = True
     SECURE_PROXY_SSL_HEADER = ("HTTP_X_FORWARDED_PROTO", "https")
+
+# --- Lockout (django-axes): 5 failures per username and address, 15 minutes off ------
+AXES_FAILURE_LIMIT = env_int("AXES_FAILURE_LIMIT", 5)
+AXES_COOLOFF_TIME = timedelta(minutes=env_int("AXES_COOLOFF_MINUTES", 15))
+AXES_LOCKOUT_PARAMETERS = [["username", "ip_address"]]
+AXES_CLIENT_IP_CALLABLE = "reviews.middleware.client_ip"
+AXES_RESET_ON_SUCCESS = True
+AXES_DISABLE_ACCESS_LOG = True  # successes are in our own audit trail
+AXES_VERBOSE = False
+AXES_LOCKOUT_CALLABLE = "reviews.views.locked_out"
+
+# --- Two-factor sign-in (django-otp, TOTP) ---------------------------------------
+OTP_TOTP_ISSUER = env("OTP_TOTP_ISSUER", "Voice-clip annotator")
+
+# --- Content-Security-Policy (django-csp): no inline script, no framing, audio from
+# this origin or a blob made by the page.
+CONTENT_SECURITY_POLICY = {
+    "DIRECTIVES": {
+        "default-src": ["'self'"],
+        "script-src": ["'self'"],
+        "style-src": ["'self'"],
+        "img-src": ["'self'", "data:"],
+        "media-src": ["'self'", "blob:"],
+        "connect-src": ["'self'"],
+        "font-src": ["'self'"],
+        "object-src": ["'none'"],
+        "base-uri": ["'none'"],
+        "form-action": ["'self'"],
+        "frame-ancestors": ["'none'"],
+    },
+}
 
 # How many reverse proxies stand in front of the app; the client address is read
 # from X-Forwarded-For only that many hops deep, never trusted beyond.
@@ -237,5 +284,6 @@ LOGGING = {
         # Request logs can carry query strings (audio tokens): keep them to warnings.
         "django.request": {"level": "ERROR"},
         "django.server": {"level": "WARNING"},
+        "axes": {"level": "WARNING"},
     },
 }

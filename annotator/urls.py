@@ -4,6 +4,8 @@ from django.urls import path
 from reviews import api, views
 
 api_v1 = [
+    path("api/v1/auth/login/", api.LoginView.as_view(), name="api-login"),
+    path("api/v1/auth/logout/", api.LogoutView.as_view(), name="api-logout"),
     path("api/v1/clips/", api.ClipIngestView.as_view(), name="api-clip-ingest"),
     path("api/v1/assignments/next/", api.AssignmentNextView.as_view(), name="api-assignment-next"),
     path("api/v1/assignments/<str:assignment_id>/", api.AssignmentDetailView.as_view(), name="api-assignment"),
@@ -22,6 +24,7 @@ urlpatterns = [
     path("workspace/", views.workspace, name="workspace"),
     path("accounts/login/", views.LoginView.as_view(), name="login"),
     path("accounts/logout/", views.LogoutView.as_view(), name="logout"),
+    path("accounts/mfa/", views.mfa_verify, name="mfa"),
     path("admin/", admin.site.urls),
     *api_v1,
 ]

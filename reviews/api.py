@@ -9,10 +9,15 @@ from rest_framework.response import Response
 from rest_framework.views import APIView
 from rest_framework.views import exception_handler as drf_exception_handler
 
-from . import services
-from .audit import audit_denied
+from django.contrib.auth import authenticate, login, logout
+from django.db import transaction
+from django.utils.decorators import method_decorator
+
+from . import mfa, permissions, services
+from .audit import actor_role, audit_denied
 from .errors import DomainError, QuotaExceeded
 from .permissions import IsIngestService, IsReviewer
+from .views import locked_out
 
 logger = logging.getLogger(__name__)
 
@@ -59,6 +64,55 @@ def exception_handler(exc, context):
 
 class ReviewerView(APIView):
     permission_classes = [IsReviewer]
+
+    def initial(self, request, *args, **kwargs):
+        super().initial(request, *args, **kwargs)
+        # Ownership before anything else: someone else's assignment answers 404 for every
+        # method, before input validation or "method not allowed" could answer otherwise.
+        if "assignment_id" in kwargs:
+            permissions.assignment_owned(request.user, kwargs["assignment_id"],
+                                         attempted=getattr(self, "audit_action", "api"))
+
+
+class LoginSerializer(serializers.Serializer):
+    username = serializers.CharField(max_length=150)
+    password = serializers.CharField(max_length=256, trim_whitespace=False)
+    otp_token = serializers.CharField(max_length=12, required=False, allow_blank=True, default="")
+
+
+class LoginView(APIView):
+    """Session sign-in for scripts: same lockout and second factor as the web form."""
+
+    authentication_classes = []
+    permission_classes = []
+    audit_action = "auth.login"
+
+    @method_decorator(transaction.atomic)
+    def post(self, request):
+        serializer = LoginSerializer(data=request.data)
+        serializer.is_valid(raise_exception=True)
+        data = serializer.validated_data
+        user = authenticate(request._request, username=data["username"], password=data["password"])
+        if getattr(request._request, "axes_locked_out", False):
+            return locked_out(request._request)
+        if user is None:
+            return Response({"code": "invalid_credentials", "detail": "Wrong username or password."}, status=401)
+        login(request._request, user)
+        if permissions.mfa_required(user) and not mfa.mfa_verify(request=request._request, token=data["otp_token"]):
+            request._request.session.flush()  # this session only; the user's others stay
+            return Response({"code": "mfa_invalid", "detail": "A valid authenticator code is required."},
+                            status=401)
+        return Response({"username": user.get_username(), "role": actor_role(user)})
+
+
+class LogoutView(APIView):
+    permission_classes = []
+    audit_action = "auth.logout"
+
+    @method_decorator(transaction.atomic)
+    def post(self, request):
+        logout(request._request)
+        return Response(status=status.HTTP_204_NO_CONTENT)
 
 
 class IngestSerializer(serializers.Serializer):

@@ -1,12 +1,16 @@
 """Request context for the audit trail, and the pages' answer to a denied access."""
 
 import re
+import time
 import uuid
+from urllib.parse import quote
 
 from django.conf import settings
-from django.shortcuts import render
+from django.contrib.auth import logout
+from django.http import JsonResponse
+from django.shortcuts import redirect, render
 
-from . import audit
+from . import audit, permissions
 from .errors import DomainError, NotFoundDenied
 
 _REQUEST_ID = re.compile(r"^[A-Za-z0-9._-]{1,64}$")
@@ -42,6 +46,51 @@ class RequestContextMiddleware:
             audit.request_context_reset(token)
         response["X-Request-ID"] = request_id
         return response
+
+
+class SessionLimitsMiddleware:
+    """Idle and absolute session limits.
+
+    The idle limit is the session's own expiry (SESSION_COOKIE_AGE), pushed forward by
+    saving the session at most once a minute; the absolute limit counts from sign-in.
+    """
+
+    TOUCH_EVERY_SECONDS = 60
+
+    def __init__(self, get_response):
+        self.get_response = get_response
+
+    def __call__(self, request):
+        if request.user.is_authenticated:
+            now = time.time()
+            signed_in_at = request.session.get("signed_in_at")
+            if signed_in_at is None or now - signed_in_at > settings.SESSION_ABSOLUTE_SECONDS:
+                logout(request)
+            elif now - request.session.get("seen_at", 0) > self.TOUCH_EVERY_SECONDS:
+                request.session["seen_at"] = now
+        return self.get_response(request)
+
+
+class MFARequiredMiddleware:
+    """Whoever needs a second factor gets nothing else until they give it: pages
+    redirect to the two-factor page, the API answers 403 ``mfa_required``."""
+
+    EXEMPT = ("/accounts/mfa/", "/accounts/logout/", "/accounts/login/", "/static/", "/api/v1/auth/")
+
+    def __init__(self, get_response):
+        self.get_response = get_response
+
+    def __call__(self, request):
+        user = request.user
+        if (user.is_authenticated and not user.is_verified() and not request.path.startswith(self.EXEMPT)
+                and permissions.mfa_required(user)):
+            if request.path.startswith("/api/"):
+                audit.audit_denied(actor=user, attempted="api", object_type="page", object_id=request.path[:64],
+                                   reason="mfa_required")
+                return JsonResponse({"code": "mfa_required", "detail": "Confirm your sign-in with your "
+                                     "authenticator code first."}, status=403)
+            return redirect(f"/accounts/mfa/?next={quote(request.get_full_path())}")
+        return self.get_response(request)
 
 
 class AccessDeniedMiddleware:

@@ -263,6 +263,14 @@ class ServiceToken(models.Model):
     revoked_at = models.DateTimeField(null=True, blank=True)
 
 
+class UserSession(models.Model):
+    """Which sessions belong to whom, so logout and deactivation can end them all."""
+
+    user = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="+")
+    session_key = models.CharField(max_length=40, unique=True)
+    created_at = models.DateTimeField(auto_now_add=True)
+
+
 class AuditEvent(models.Model):
     """One security-relevant action, allowed or denied. Append-only, hash-chained."""
 

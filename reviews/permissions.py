@@ -8,12 +8,14 @@ import hashlib
 import secrets
 
 from django.contrib.auth.models import Group
+from django.contrib.sessions.models import Session
 from django.utils import timezone
+from django_otp import user_has_device
 from guardian.shortcuts import assign_perm, remove_perm
 from rest_framework import authentication, exceptions, permissions
 
 from .errors import NotFoundDenied
-from .models import Assignment, Clip, ServiceToken
+from .models import Assignment, Clip, ServiceToken, UserSession
 
 REVIEWER = "reviewer"
 SUPERVISOR = "supervisor"
@@ -42,6 +44,41 @@ def user_in_group(user, name: str) -> bool:
 
 def role_group(name: str) -> Group:
     return Group.objects.get_or_create(name=name)[0]
+
+
+def mfa_required(user) -> bool:
+    """Supervisors and admins always need a second factor; reviewers when a project of
+    theirs says so, or once they enrolled a device of their own."""
+    if not user or not user.is_authenticated:
+        return False
+    cached = getattr(user, "_mfa_required", None)
+    if cached is None:
+        cached = (
+            user.is_staff or user.is_superuser or user_in_group(user, SUPERVISOR)
+            or (user_in_group(user, REVIEWER) and user.review_projects.filter(require_reviewer_mfa=True).exists())
+            or user_has_device(user)
+        )
+        user._mfa_required = cached
+    return cached
+
+
+def user_session_register(user, session_key: str | None) -> None:
+    if session_key:
+        UserSession.objects.get_or_create(session_key=session_key, defaults={"user": user})
+
+
+def user_sessions_end(user) -> int:
+    """End every session of a user (and with them every audio token, which is bound to one)."""
+    keys = list(UserSession.objects.filter(user=user).values_list("session_key", flat=True))
+    Session.objects.filter(session_key__in=keys).delete()
+    UserSession.objects.filter(user=user).delete()
+    return len(keys)
+
+
+def user_access_end(user) -> None:
+    """A deactivated account loses its sessions and its service token at once."""
+    user_sessions_end(user)
+    ServiceToken.objects.filter(user=user, revoked_at__isnull=True).update(revoked_at=timezone.now())
 
 
 class ServiceTokenAuthentication(authentication.BaseAuthentication):
@@ -81,7 +118,19 @@ class IsReviewer(permissions.BasePermission):
     """A signed-in reviewer using the browser session (never a service token)."""
 
     def has_permission(self, request, view):
-        return request.auth is None and user_in_group(request.user, REVIEWER)
+        return request.auth is None and user_in_group(request.user, REVIEWER) and _second_factor_ok(request)
+
+
+class IsSupervisor(permissions.BasePermission):
+    """A signed-in supervisor with a verified second factor."""
+
+    def has_permission(self, request, view):
+        return request.auth is None and user_in_group(request.user, SUPERVISOR) and _second_factor_ok(request)
+
+
+def _second_factor_ok(request) -> bool:
+    user = request.user
+    return not mfa_required(user) or (hasattr(user, "is_verified") and user.is_verified())
 
 
 def clip_access_grant(user, clip: Clip) -> None:
@@ -105,6 +154,13 @@ def assignment_for_reviewer(user, assignment_id, *, attempted: str, for_update: 
             clip_id=assignment.clip_id if assignment else None,
         )
     return assignment
+
+
+def assignment_owned(user, assignment_id, *, attempted: str) -> None:
+    """Raise the hiding 404 unless the assignment exists and is the caller's."""
+    owned = _is_uuid(assignment_id) and Assignment.objects.filter(pk=assignment_id, reviewer=user).exists()
+    if not owned:
+        assignment_for_reviewer(user, assignment_id, attempted=attempted)  # raises, with the reason
 
 
 def assignment_is_live(assignment: Assignment) -> bool:

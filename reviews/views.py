@@ -1,12 +1,16 @@
 """Server-rendered pages: thin, the work happens in services and the page's JS via the API."""
 
+from django.conf import settings
 from django.contrib.auth import views as auth_views
 from django.contrib.auth.decorators import login_required
 from django.db import transaction
+from django.http import JsonResponse
 from django.shortcuts import redirect, render
 from django.utils.decorators import method_decorator
+from django.utils.http import url_has_allowed_host_and_scheme
+from django.views.decorators.http import require_http_methods
 
-from . import permissions
+from . import mfa, permissions
 from .errors import NotFoundDenied
 
 
@@ -36,3 +40,34 @@ class LoginView(auth_views.LoginView):
 @method_decorator(transaction.atomic, name="dispatch")
 class LogoutView(auth_views.LogoutView):
     pass
+
+
+@login_required
+@require_http_methods(["GET", "POST"])
+@transaction.atomic
+def mfa_verify(request):
+    """Ask for the authenticator code; enrol a first device if the user has none."""
+    target = request.GET.get("next") or "/"
+    if not url_has_allowed_host_and_scheme(target, allowed_hosts={request.get_host()}):
+        target = "/"
+    if request.user.is_verified():
+        return redirect(target)
+    enrolment = mfa.enrolment_for(request.user)
+    error = None
+    if request.method == "POST":
+        if mfa.mfa_verify(request=request, token=request.POST.get("token", "")):
+            return redirect(target)
+        error = "That code did not match. Check your authenticator app's clock and try the newest code."
+    return render(request, "registration/mfa.html", {"enrolment": enrolment, "error": error, "next": target})
+
+
+def locked_out(request, original_response=None, credentials=None):
+    """Answer a locked-out sign-in: JSON for the API, a page for people."""
+    minutes = int(settings.AXES_COOLOFF_TIME.total_seconds() // 60)
+    detail = f"Too many failed sign-ins. Try again in {minutes} minutes."
+    if request.path.startswith("/api/"):
+        response = JsonResponse({"code": "locked_out", "detail": detail}, status=429)
+    else:
+        response = render(request, "registration/locked_out.html", {"detail": detail}, status=429)
+    response["Retry-After"] = str(int(settings.AXES_COOLOFF_TIME.total_seconds()))
+    return response

@@ -117,9 +117,31 @@ def ingest_client(ingest_user):
     return client
 
 
-def session_client(user) -> APIClient:
+def totp_device(user):
+    from django_otp.plugins.otp_totp.models import TOTPDevice
+
+    return TOTPDevice.objects.filter(user=user, confirmed=True).first() or TOTPDevice.objects.create(
+        user=user, name="test", confirmed=True)
+
+
+def totp_now(user) -> str:
+    """The current code of the user's authenticator, as their phone would show it."""
+    from django_otp.oath import totp
+
+    device = totp_device(user)
+    return f"{totp(device.bin_key, step=device.step, t0=device.t0, digits=device.digits):0{device.digits}d}"
+
+
+def session_client(user, *, verified: bool = True) -> APIClient:
+    """A signed-in browser session; ``verified`` adds a confirmed second factor to it."""
+    from django_otp import DEVICE_ID_SESSION_KEY
+
     client = APIClient(enforce_csrf_checks=False)
     client.force_login(user)
+    if verified and permissions.mfa_required(user):
+        session = client.session
+        session[DEVICE_ID_SESSION_KEY] = totp_device(user).persistent_id
+        session.save()
     return client
 
 
@@ -192,3 +214,18 @@ def sign_in(page, live_server, username: str):
     page.get_by_label("Username").fill(username)
     page.get_by_label("Password").fill(PASSWORD)
     page.get_by_role("button", name="Sign in").click()
+
+
+def wait_js(page, expression: str, timeout: float = 10.0):
+    """Poll a JS expression until it is truthy. (Playwright's wait_for_function compiles
+    its predicate with eval, which the app's Content-Security-Policy rightly forbids.)"""
+    import time
+
+    deadline = time.monotonic() + timeout
+    while True:
+        value = page.evaluate(expression)
+        if value:
+            return value
+        if time.monotonic() > deadline:
+            raise AssertionError(f"timed out waiting for {expression}")
+        page.wait_for_timeout(50)

@@ -3,7 +3,7 @@
 import pytest
 
 from reviews.models import AuditEvent, Transcription
-from tests.conftest import DOCS, sign_in
+from tests.conftest import DOCS, sign_in, wait_js
 
 pytestmark = pytest.mark.browser
 
@@ -16,7 +16,7 @@ def test_alice_reviews_a_clip_end_to_end(page, live_server, project, ingest, ali
     status.filter(has_text="Clip ready").wait_for()
 
     page.get_by_role("button", name="Play").click()
-    page.wait_for_function("document.getElementById('audio').currentTime > 0.3", timeout=10000)
+    wait_js(page, "document.getElementById('audio').currentTime > 0.3")
     assert page.evaluate("document.getElementById('audio').src").startswith("blob:")
 
     page.get_by_label("Transcription").fill("set a timer for ten minutes")
@@ -26,7 +26,7 @@ def test_alice_reviews_a_clip_end_to_end(page, live_server, project, ingest, ali
     page.screenshot(path=str(DOCS / "workspace.png"))
     first_clip = page.evaluate("document.getElementById('text').value")
     page.get_by_role("button", name="Submit").click()
-    page.wait_for_function("document.getElementById('text').value === ''")
+    wait_js(page, "document.getElementById('text').value === ''")
     status.filter(has_text="Clip ready").wait_for()
 
     transcription = Transcription.objects.get()

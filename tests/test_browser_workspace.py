@@ -3,7 +3,7 @@
 import pytest
 
 from reviews.models import Assignment, Clip, Escalation, Revision, Transcription
-from tests.conftest import DOCS, PASSWORD, sign_in
+from tests.conftest import DOCS, PASSWORD, sign_in, wait_js
 
 pytestmark = pytest.mark.browser
 READY = "Clip ready"
@@ -16,7 +16,7 @@ def wait_ready(page):
 def test_a_whole_session_with_the_keyboard_only(page, live_server, project, ingest, alice):
     ingest(3)
     page.goto(f"{live_server.url}/accounts/login/")
-    page.wait_for_function("document.activeElement.id === 'id_username'")
+    wait_js(page, "document.activeElement.id === 'id_username'")
     page.keyboard.type("alice")
     page.keyboard.press("Tab")
     page.keyboard.type(PASSWORD)
@@ -27,7 +27,7 @@ def test_a_whole_session_with_the_keyboard_only(page, live_server, project, inge
 
     page.keyboard.press("[")  # slower
     page.keyboard.press("k")  # play
-    page.wait_for_function("document.getElementById('audio').currentTime > 0.2", timeout=10000)
+    wait_js(page, "document.getElementById('audio').currentTime > 0.2")
     assert page.evaluate("document.getElementById('audio').playbackRate") == 0.75
     assert page.evaluate("document.getElementById('audio').preservesPitch") is True
     page.keyboard.press("k")  # pause
@@ -40,7 +40,7 @@ def test_a_whole_session_with_the_keyboard_only(page, live_server, project, inge
     page.keyboard.type("turn off the lights ks")  # k and s must type, not play or skip
     assert page.evaluate("document.getElementById('audio').paused") is True
     page.keyboard.press("Alt+KeyK")  # play from inside the text box
-    page.wait_for_function("!document.getElementById('audio').paused")
+    wait_js(page, "!document.getElementById('audio').paused")
     page.keyboard.press("Alt+KeyK")
     page.keyboard.press("?")  # types a question mark; help opens only outside the text box
     page.keyboard.press("Escape")
@@ -51,7 +51,7 @@ def test_a_whole_session_with_the_keyboard_only(page, live_server, project, inge
     page.keyboard.press("t")
     page.keyboard.press("End")
     page.keyboard.press("Control+Enter")
-    page.wait_for_function("window.__workspace.readyAt > window.__workspace.submittedAt")
+    wait_js(page, "window.__workspace.readyAt > window.__workspace.submittedAt")
     wait_ready(page)
     submit_to_ready_ms = page.evaluate("window.__workspace.readyAt - window.__workspace.submittedAt")
     print(f"\nsubmit -> next clip ready: {submit_to_ready_ms:.0f} ms")
