@@ -62,6 +62,20 @@ def exception_handler(exc, context):
     return response
 
 
+def audio_response(clip) -> HttpResponse:
+    """The bytes of one clip with headers that keep them out of caches, files and other sites."""
+    with clip.audio.open("rb") as handle:
+        data = handle.read()
+    response = HttpResponse(data, content_type="audio/mpeg")
+    response["Content-Disposition"] = "inline"
+    response["Cache-Control"] = "no-store, private"
+    response["Pragma"] = "no-cache"
+    response["Cross-Origin-Resource-Policy"] = "same-origin"
+    response["X-Content-Type-Options"] = "nosniff"
+    response["Referrer-Policy"] = "no-referrer"
+    return response
+
+
 class ReviewerView(APIView):
     permission_classes = [IsReviewer]
 
@@ -215,16 +229,7 @@ class AudioView(ReviewerView):
         clip = services.audio_open(reviewer=request.user, assignment_id=assignment_id,
                                    token=request.headers.get("X-Audio-Token", ""),
                                    session_key=request.session.session_key)
-        with clip.audio.open("rb") as handle:
-            data = handle.read()
-        response = HttpResponse(data, content_type="audio/mpeg")
-        response["Content-Disposition"] = "inline"
-        response["Cache-Control"] = "no-store, private"
-        response["Pragma"] = "no-cache"
-        response["Cross-Origin-Resource-Policy"] = "same-origin"
-        response["X-Content-Type-Options"] = "nosniff"
-        response["Referrer-Policy"] = "no-referrer"
-        return response
+        return audio_response(clip)
 
 
 class DraftSerializer(serializers.Serializer):

@@ -6,8 +6,11 @@ they hold ``reviews.review_clip`` on one clip only while their assignment is liv
 
 import hashlib
 import secrets
+import uuid
 
+from django.conf import settings
 from django.contrib.auth.models import Group
+from django.core import signing
 from django.contrib.sessions.models import Session
 from django.utils import timezone
 from django_otp import user_has_device
@@ -154,6 +157,32 @@ def assignment_for_reviewer(user, assignment_id, *, attempted: str, for_update: 
             clip_id=assignment.clip_id if assignment else None,
         )
     return assignment
+
+
+AUDIO_TOKEN_SALT = "reviews.audio-token"
+
+
+def _session_binding(session_key: str | None) -> str:
+    return hashlib.sha256((session_key or "").encode()).hexdigest()[:32]
+
+
+def audio_token_sign(*, user, session_key: str | None, subject: str) -> str:
+    """Sign a one-play audio token bound to user, browser session and subject
+    (``assignment:<id>`` or ``escalation:<id>``); valid for AUDIO_TOKEN_MAX_AGE seconds."""
+    return signing.dumps(
+        {"t": subject, "u": user.pk, "s": _session_binding(session_key), "n": uuid.uuid4().hex},
+        salt=AUDIO_TOKEN_SALT,
+    )
+
+
+def audio_token_valid(token: str, *, user, session_key: str | None, subject: str) -> bool:
+    """Check an audio token against the caller, their session and the subject asked for."""
+    try:
+        claims = signing.loads(token or "", salt=AUDIO_TOKEN_SALT, max_age=settings.AUDIO_TOKEN_MAX_AGE)
+    except signing.BadSignature:
+        return False
+    return (claims.get("t") == subject and claims.get("u") == user.pk
+            and claims.get("s") == _session_binding(session_key) and bool(session_key))
 
 
 def assignment_owned(user, assignment_id, *, attempted: str) -> None:

@@ -11,7 +11,6 @@ from datetime import timezone as dt_timezone
 
 from django.conf import settings
 from django.contrib.auth import get_user_model
-from django.core import signing
 from django.core.files.base import ContentFile
 from django.core.files.storage import default_storage
 from django.db import transaction
@@ -26,7 +25,6 @@ from .errors import IngestRefused, InvalidInput, LeaseExpired, NotFoundDenied, S
 from .models import (Assignment, AuditEvent, Clip, Draft, Escalation, LabelSchema, Project, Revision,
                      Transcription)
 
-AUDIO_TOKEN_SALT = "reviews.audio-token"
 _sampler = random.SystemRandom()
 MAX_TEXT = 5000
 MAX_REASON = 500
@@ -319,10 +317,6 @@ def assignment_skip(*, reviewer, assignment_id, reason: str) -> Assignment:
 
 # --- Audio ----------------------------------------------------------------------
 
-def _session_binding(session_key: str | None) -> str:
-    return hashlib.sha256((session_key or "").encode()).hexdigest()[:32]
-
-
 @dataclass(frozen=True)
 class AudioGrant:
     token: str
@@ -337,10 +331,8 @@ def audio_token_issue(*, reviewer, assignment_id, session_key: str | None) -> Au
                                                          for_update=True)
         _require_live(assignment, reviewer=reviewer, attempted="audio.token")
         _lease_extend(assignment, now)
-        token = signing.dumps(
-            {"a": str(assignment.pk), "u": reviewer.pk, "s": _session_binding(session_key), "n": uuid.uuid4().hex},
-            salt=AUDIO_TOKEN_SALT,
-        )
+        token = permissions.audio_token_sign(user=reviewer, session_key=session_key,
+                                             subject=f"assignment:{assignment.pk}")
         audit_record(actor=reviewer, action="audio.token", object_type="assignment", object_id=assignment.pk,
                      clip_id=assignment.clip_id)
     return AudioGrant(token=token, lease_expires_at=assignment.lease_expires_at)
@@ -350,13 +342,8 @@ def audio_open(*, reviewer, assignment_id, token: str, session_key: str | None) 
     """Check token, lease and grant for one play, audit it, and return the clip to stream."""
     with transaction.atomic():
         assignment = permissions.assignment_for_reviewer(reviewer, assignment_id, attempted="audio.play")
-        try:
-            claims = signing.loads(token or "", salt=AUDIO_TOKEN_SALT, max_age=settings.AUDIO_TOKEN_MAX_AGE)
-        except signing.BadSignature:
-            claims = None
-        if not claims or claims.get("a") != str(assignment.pk) or claims.get("u") != reviewer.pk or claims.get(
-            "s"
-        ) != _session_binding(session_key):
+        if not permissions.audio_token_valid(token, user=reviewer, session_key=session_key,
+                                             subject=f"assignment:{assignment.pk}"):
             raise NotFoundDenied(object_type="assignment", object_id=assignment.pk, attempted="audio.play",
                                  reason="bad_token", clip_id=assignment.clip_id)
         if not permissions.clip_access_held(reviewer, assignment):
