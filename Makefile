@@ -55,3 +55,9 @@ clean:
 .PHONY: bench-privacy
 bench-privacy: system-deps
 	tests/bench/privacy/run.sh
+
+# Audit trail at scale (issue 5): fills 10 million events into a throwaway PostgreSQL
+# (or $DATABASE_URL) and times the console's queries.
+.PHONY: bench-audit
+bench-audit: system-test-deps $(VENV)/.test-deps
+	tests/tools/with_postgres.sh $(PY) tests/bench/audit_scale.py

@@ -287,3 +287,15 @@ LOGGING = {
         "axes": {"level": "WARNING"},
     },
 }
+
+# --- Supervisor console: anomaly thresholds (read from the audit trail) -------------
+ANOMALY_PLAYS_PER_CLIP = env_int("ANOMALY_PLAYS_PER_CLIP", 4)  # more plays of one clip by one reviewer
+ANOMALY_DENIED_ATTEMPTS = env_int("ANOMALY_DENIED_ATTEMPTS", 3)  # denied attempts by one actor in a day
+ANOMALY_WORK_START_HOUR = env_int("ANOMALY_WORK_START_HOUR", 7)  # access outside these local hours
+ANOMALY_WORK_END_HOUR = env_int("ANOMALY_WORK_END_HOUR", 20)
+ANOMALY_QUICK_SKIP_SECONDS = env_int("ANOMALY_QUICK_SKIP_SECONDS", 10)  # a skip this soon after the lease
+ANOMALY_QUICK_SKIPS = env_int("ANOMALY_QUICK_SKIPS", 5)  # ... this many times in a day
+ANOMALY_FAILED_LOGINS = env_int("ANOMALY_FAILED_LOGINS", 5)  # failed sign-ins for one account in a day
+ANOMALY_WINDOW_DAYS = env_int("ANOMALY_WINDOW_DAYS", 7)  # how far back the anomaly views look
+# Key for signed audit checkpoints; kept outside the database (like PSEUDONYM_KEY).
+AUDIT_CHECKPOINT_KEY = secret("AUDIT_CHECKPOINT_KEY", "demo-only-audit-checkpoint-key-3b9d2f61c8e04a7f")

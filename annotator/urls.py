@@ -1,7 +1,7 @@
 from django.contrib import admin
-from django.urls import path
+from django.urls import include, path
 
-from reviews import api, views
+from reviews import api, console_urls, views
 
 api_v1 = [
     path("api/v1/auth/login/", api.LoginView.as_view(), name="api-login"),
@@ -26,5 +26,7 @@ urlpatterns = [
     path("accounts/logout/", views.LogoutView.as_view(), name="logout"),
     path("accounts/mfa/", views.mfa_verify, name="mfa"),
     path("admin/", admin.site.urls),
+    path("console/", include(console_urls.urlpatterns)),
+    path("api/v1/", include(console_urls.api_urlpatterns)),
     *api_v1,
 ]

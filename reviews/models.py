@@ -313,3 +313,16 @@ class AuditEvent(models.Model):
 
     def delete(self, *args, **kwargs):
         raise PermissionError("audit events are append-only")
+
+
+class AuditVerification(models.Model):
+    """The outcome of one run of ``verify_audit``, for the console's chain status."""
+
+    verified_at = models.DateTimeField()
+    ok = models.BooleanField()
+    events_checked = models.PositiveBigIntegerField()
+    first_broken_id = models.BigIntegerField(null=True, blank=True)
+    detail = models.CharField(max_length=300, blank=True)
+
+    class Meta:
+        ordering = ["-verified_at"]

@@ -1,0 +1,4 @@
+"""Routes of the supervisor console: pages under /console/, API under /api/v1/."""
+
+urlpatterns = []
+api_urlpatterns = []
