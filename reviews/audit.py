@@ -118,3 +118,27 @@ def audit_denied(*, actor, attempted: str, object_type: str = "", object_id: str
         object_id=object_id, clip_id=clip_id, details={"attempted": attempted, "reason": reason},
         actor_name=actor_name,
     )
+
+
+@dataclass(frozen=True)
+class ChainResult:
+    ok: bool
+    count: int
+    head_id: int | None
+    head_hash: str
+    first_broken_id: int | None = None
+    detail: str = ""
+
+
+def chain_verify() -> ChainResult:
+    """Walk the whole chain in order; stop at the first event whose content or link is wrong."""
+    previous, count, head_id = GENESIS_HASH, 0, None
+    for event in AuditEvent.objects.order_by("id").iterator(chunk_size=5000):
+        if event.prev_hash != previous:
+            return ChainResult(False, count, head_id, previous, event.pk,
+                               f"event {event.pk} does not follow the event before it (one was removed or altered)")
+        if event_hash(event_fields(event)) != event.hash:
+            return ChainResult(False, count, head_id, previous, event.pk,
+                               f"event {event.pk} does not match its hash (its content was changed)")
+        previous, head_id, count = event.hash, event.pk, count + 1
+    return ChainResult(True, count, head_id, previous)

@@ -1,5 +1,6 @@
 """Request context for the audit trail, and the pages' answer to a denied access."""
 
+import ipaddress
 import re
 import time
 import uuid
@@ -19,11 +20,16 @@ _REQUEST_ID = re.compile(r"^[A-Za-z0-9._-]{1,64}$")
 def client_ip(request) -> str | None:
     """Return the client address, trusting X-Forwarded-For only TRUSTED_PROXY_COUNT hops deep."""
     hops = settings.TRUSTED_PROXY_COUNT
+    address = request.META.get("REMOTE_ADDR") or None
     if hops > 0:
         forwarded = [p.strip() for p in request.META.get("HTTP_X_FORWARDED_FOR", "").split(",") if p.strip()]
         if len(forwarded) >= hops:
-            return forwarded[-hops]
-    return request.META.get("REMOTE_ADDR") or None
+            address = forwarded[-hops]
+    try:
+        # Canonical form, so the address reads back from the database exactly as hashed.
+        return ipaddress.ip_address(address).compressed if address else None
+    except ValueError:
+        return None
 
 
 class RequestContextMiddleware:

@@ -16,6 +16,27 @@ from reviews import permissions
 from reviews.management.commands.seed_demo import DEMO_SCHEMA
 from reviews.models import AuditEvent, Label, LabelGroup, LabelSchema, Project
 
+def _flush_past_the_audit_triggers():
+    """Transactional tests end with TRUNCATE, which the audit table's trigger refuses (as it
+    should). The test harness flushes as a superuser with triggers off, exactly the power a
+    tamper test has; the application never does this."""
+    from django.db.backends.postgresql.operations import DatabaseOperations
+
+    original = DatabaseOperations.execute_sql_flush
+
+    def execute_sql_flush(self, sql_list):
+        with self.connection.cursor() as cursor:
+            cursor.execute("SET session_replication_role = replica")
+        try:
+            original(self, sql_list)
+        finally:
+            with self.connection.cursor() as cursor:
+                cursor.execute("SET session_replication_role = DEFAULT")
+
+    DatabaseOperations.execute_sql_flush = execute_sql_flush
+
+
+_flush_past_the_audit_triggers()
 FIXTURE_CLIPS = Path(__file__).resolve().parent.parent / "reviews" / "fixtures" / "demo_clips"
 PASSWORD = "correct horse battery staple"
 INGEST_TOKEN = "test-ingest-token"

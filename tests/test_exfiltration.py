@@ -112,7 +112,7 @@ def test_pages_have_no_inline_script(project, alice):
 def test_production_settings_pass_the_deploy_check():
     env = {
         "ANNOTATOR_ENV": "production", "DJANGO_SECRET_KEY": secrets.token_urlsafe(50),
-        "PSEUDONYM_KEY": secrets.token_urlsafe(32),
+        "PSEUDONYM_KEY": secrets.token_urlsafe(32), "AUDIT_CHECKPOINT_KEY": secrets.token_urlsafe(32),
         "ALLOWED_HOSTS": "annotator.example.org", "PATH": "/usr/bin:/bin",
     }
     result = subprocess.run(
