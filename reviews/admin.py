@@ -1,8 +1,104 @@
-"""Django admin: declarative. No audio download anywhere; audit events are read-only."""
+"""Django admin: declarative, except for the hooks that audit every change (fields, old -> new).
+
+No page offers audio; the subject pseudonym is never shown; audit events are read-only.
+"""
 
 from django.contrib import admin
+from django.contrib.auth.admin import GroupAdmin, UserAdmin
+from django.contrib.auth.models import Group, User
+from django.db.models import Model
 
-from .models import Assignment, AuditEvent, Clip, Label, LabelGroup, LabelSchema, Project, Transcription
+from .audit import audit_record
+from .models import (Assignment, AuditEvent, AuditVerification, Clip, Escalation, Label, LabelGroup, LabelSchema,
+                     Project, QuotaDefaults, ReviewerQuota, Transcription)
+
+QUOTA_MODELS = (QuotaDefaults, ReviewerQuota)
+SECRET_FIELDS = {"password"}
+
+
+def _shown(value) -> str | None:
+    if value is None:
+        return None
+    if isinstance(value, Model):
+        return f"{value._meta.model_name}:{value.pk}"
+    return str(value)[:200]
+
+
+def _snapshot(obj, names) -> dict:
+    values = {}
+    for name in names:
+        field = obj._meta.get_field(name)
+        if field.many_to_many:
+            values[name] = sorted(str(pk) for pk in getattr(obj, name).values_list("pk", flat=True)) if obj.pk else []
+        else:
+            values[name] = _shown(getattr(obj, field.attname if field.is_relation else name, None))
+    return values
+
+
+class AuditedAdmin(admin.ModelAdmin):
+    """Write one audit event per admin change, naming each changed field with old -> new."""
+
+    def _action(self, obj) -> str:
+        return "quota.change" if isinstance(obj, QUOTA_MODELS) else "admin.change"
+
+    def _fields(self, form) -> list[str]:
+        return [name for name in form.changed_data if name in {f.name for f in form.instance._meta.get_fields()}]
+
+    def save_model(self, request, obj, form, change):
+        names = self._fields(form)
+        before = _snapshot(type(obj).objects.get(pk=obj.pk), names) if change and obj.pk else {}
+        super().save_model(request, obj, form, change)
+        request._audit_pending = (obj, names, before, change)
+
+    def save_related(self, request, form, formsets, change):
+        super().save_related(request, form, formsets, change)  # many-to-many values are final only now
+        obj, names, before, change = request._audit_pending
+        after = _snapshot(type(obj).objects.get(pk=obj.pk), names)  # as stored, formatted like "before"
+        changes = {}
+        for name in names:
+            if name in SECRET_FIELDS:
+                changes[name] = "changed"
+            elif before.get(name) != after.get(name):
+                changes[name] = [before.get(name), after.get(name)]
+        role_change = isinstance(obj, User) and "groups" in changes
+        audit_record(
+            actor=request.user, action="role.change" if role_change else self._action(obj),
+            object_type=obj._meta.model_name, object_id=obj.pk,
+            details={"operation": "change" if change else "add", "fields": changes},
+        )
+
+    def save_formset(self, request, form, formset, change):
+        for inline_form in formset.forms:
+            if inline_form.has_changed() and inline_form not in formset.deleted_forms:
+                names = self._fields(inline_form)
+                instance = inline_form.instance
+                before = _snapshot(type(instance).objects.get(pk=instance.pk), names) if instance.pk else {}
+                inline_form._audit_before = (names, before, instance.pk is not None)
+        super().save_formset(request, form, formset, change)
+        for inline_form in formset.forms:
+            pending = getattr(inline_form, "_audit_before", None)
+            if pending and inline_form.instance.pk:
+                names, before, existed = pending
+                after = _snapshot(inline_form.instance, names)
+                audit_record(
+                    actor=request.user, action=self._action(inline_form.instance),
+                    object_type=inline_form.instance._meta.model_name, object_id=inline_form.instance.pk,
+                    details={"operation": "change" if existed else "add",
+                             "fields": {n: [before.get(n), after.get(n)] for n in names}},
+                )
+        for deleted in formset.deleted_objects:
+            audit_record(actor=request.user, action=self._action(deleted), object_type=deleted._meta.model_name,
+                         object_id=deleted.pk or "", details={"operation": "delete"})
+
+    def delete_model(self, request, obj):
+        object_id = obj.pk
+        super().delete_model(request, obj)
+        audit_record(actor=request.user, action=self._action(obj), object_type=obj._meta.model_name,
+                     object_id=object_id, details={"operation": "delete"})
+
+    def delete_queryset(self, request, queryset):
+        for obj in queryset:
+            self.delete_model(request, obj)
 
 
 class LabelInline(admin.TabularInline):
@@ -11,9 +107,10 @@ class LabelInline(admin.TabularInline):
 
 
 @admin.register(LabelGroup)
-class LabelGroupAdmin(admin.ModelAdmin):
+class LabelGroupAdmin(AuditedAdmin):
     list_display = ["name", "schema", "key", "kind", "required", "position"]
     list_filter = ["schema", "kind", "required"]
+    search_fields = ["name", "key"]
     inlines = [LabelInline]
 
 
@@ -24,17 +121,40 @@ class LabelGroupInline(admin.TabularInline):
 
 
 @admin.register(LabelSchema)
-class LabelSchemaAdmin(admin.ModelAdmin):
+class LabelSchemaAdmin(AuditedAdmin):
     list_display = ["name"]
     search_fields = ["name"]
     inlines = [LabelGroupInline]
 
 
 @admin.register(Project)
-class ProjectAdmin(admin.ModelAdmin):
-    list_display = ["name", "slug", "label_schema", "transcriptions_per_clip", "lease_minutes"]
+class ProjectAdmin(AuditedAdmin):
+    list_display = ["name", "slug", "label_schema", "transcriptions_per_clip", "lease_minutes", "daily_clip_limit",
+                    "sampling_rate", "require_reviewer_mfa"]
+    list_filter = ["require_reviewer_mfa", "label_schema"]
     search_fields = ["name", "slug"]
     filter_horizontal = ["members"]
+
+
+@admin.register(QuotaDefaults)
+class QuotaDefaultsAdmin(AuditedAdmin):
+    list_display = ["__str__", "clips_per_day", "plays_per_clip", "live_assignments", "flagged_per_day",
+                    "work_start", "work_end"]
+
+    def has_add_permission(self, request):
+        return not QuotaDefaults.objects.exists()  # a single row
+
+    def has_delete_permission(self, request, obj=None):
+        return False
+
+
+@admin.register(ReviewerQuota)
+class ReviewerQuotaAdmin(AuditedAdmin):
+    list_display = ["reviewer", "clips_per_day", "plays_per_clip", "live_assignments", "flagged_per_day",
+                    "work_start", "work_end"]
+    search_fields = ["reviewer__username"]
+    list_filter = ["live_assignments"]
+    raw_id_fields = ["reviewer"]
 
 
 @admin.register(Clip)
@@ -48,15 +168,20 @@ class ClipAdmin(admin.ModelAdmin):
     def has_add_permission(self, request):
         return False
 
+    def has_change_permission(self, request, obj=None):
+        return False
+
 
 @admin.register(Assignment)
 class AssignmentAdmin(admin.ModelAdmin):
     list_display = ["id", "reviewer", "status", "leased_at", "lease_expires_at"]
     list_filter = ["status"]
-    raw_id_fields = ["clip", "reviewer"]
     readonly_fields = ["clip", "reviewer", "status", "leased_at", "lease_expires_at", "ended_at", "reason"]
 
     def has_add_permission(self, request):
+        return False
+
+    def has_change_permission(self, request, obj=None):
         return False
 
 
@@ -68,13 +193,25 @@ class TranscriptionAdmin(admin.ModelAdmin):
     def has_add_permission(self, request):
         return False
 
+    def has_change_permission(self, request, obj=None):
+        return False
 
-@admin.register(AuditEvent)
-class AuditEventAdmin(admin.ModelAdmin):
-    list_display = ["at", "actor_name", "role", "action", "outcome", "object_type", "object_id"]
-    list_filter = ["action", "outcome", "role"]
-    search_fields = ["actor_name", "object_id", "request_id"]
 
+@admin.register(Escalation)
+class EscalationAdmin(admin.ModelAdmin):
+    list_display = ["id", "status", "created_at", "flagged_by", "taken_by", "closed_at"]
+    list_filter = ["status"]
+    readonly_fields = ["clip", "assignment", "flagged_by", "reason", "created_at", "status", "taken_by", "taken_at",
+                       "action_taken", "closed_at"]
+
+    def has_add_permission(self, request):
+        return False
+
+    def has_change_permission(self, request, obj=None):
+        return False
+
+
+class ReadOnlyAdmin(admin.ModelAdmin):
     def has_add_permission(self, request):
         return False
 
@@ -83,3 +220,44 @@ class AuditEventAdmin(admin.ModelAdmin):
 
     def has_delete_permission(self, request, obj=None):
         return False
+
+
+@admin.register(AuditEvent)
+class AuditEventAdmin(ReadOnlyAdmin):
+    list_display = ["at", "actor_name", "role", "action", "outcome", "object_type", "object_id"]
+    list_filter = ["action", "outcome", "role"]
+    search_fields = ["actor_name", "object_id", "request_id"]
+    show_full_result_count = False  # no COUNT(*) over millions of events
+
+
+@admin.register(AuditVerification)
+class AuditVerificationAdmin(ReadOnlyAdmin):
+    list_display = ["verified_at", "ok", "events_checked", "first_broken_id", "detail"]
+
+
+class ReviewerQuotaInline(admin.StackedInline):
+    model = ReviewerQuota
+    extra = 0
+    max_num = 1
+
+
+class MembershipInline(admin.TabularInline):
+    model = Project.members.through
+    extra = 0
+    verbose_name = "project membership"
+    verbose_name_plural = "project memberships"
+
+
+admin.site.unregister(User)
+admin.site.unregister(Group)
+
+
+@admin.register(User)
+class AuditedUserAdmin(AuditedAdmin, UserAdmin):
+    list_filter = ["is_active", "is_staff", "groups"]
+    inlines = [ReviewerQuotaInline, MembershipInline]
+
+
+@admin.register(Group)
+class AuditedGroupAdmin(AuditedAdmin, GroupAdmin):
+    pass

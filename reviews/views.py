@@ -6,12 +6,18 @@ from django.contrib.auth.decorators import login_required
 from django.db import transaction
 from django.http import JsonResponse
 from django.shortcuts import redirect, render
+from django.templatetags.static import static
 from django.utils.decorators import method_decorator
 from django.utils.http import url_has_allowed_host_and_scheme
 from django.views.decorators.http import require_http_methods
 
 from . import mfa, permissions
 from .errors import NotFoundDenied
+
+
+def favicon(request):
+    """Browsers ask for /favicon.ico on pages that name none (the admin's)."""
+    return redirect(static("reviews/favicon.svg"), permanent=True)
 
 
 @login_required
