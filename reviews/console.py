@@ -1,0 +1,261 @@
+"""The supervisor console: thin pages under /console/ and JSON endpoints under /api/v1/.
+
+Both check the role first, so anyone else gets the same audited 404 for every page,
+endpoint and method. The work and its audit happen in ``supervision``.
+"""
+
+from datetime import date, timedelta
+from functools import wraps
+from urllib.parse import urlencode
+
+from django.contrib.auth.views import redirect_to_login
+from django.shortcuts import redirect, render
+from django.utils import timezone
+from django.utils.dateparse import parse_date
+from django.views.decorators.http import require_GET, require_POST
+from rest_framework import serializers, status
+from rest_framework.response import Response
+from rest_framework.views import APIView
+
+from . import supervision
+from .api import audio_response
+from .audit import audit_denied
+from .errors import InvalidInput, NotFoundDenied
+from .models import Escalation
+from .permissions import IsSupervisor
+
+CONSOLE_ATTEMPT = "page.console"
+
+
+def supervisor_page(view):
+    """Let verified supervisors in; others get an audited 404, the signed-out the sign-in page."""
+
+    @wraps(view)
+    def wrapped(request, *args, **kwargs):
+        if not request.user.is_authenticated:
+            audit_denied(actor=None, attempted=CONSOLE_ATTEMPT, object_type="page", object_id=request.path[:64],
+                         reason="anonymous")
+            return redirect_to_login(request.get_full_path())
+        if not supervision.supervisor_verified(request.user):
+            raise NotFoundDenied(object_type="page", object_id=request.path[:64], attempted=CONSOLE_ATTEMPT,
+                                 reason="not_supervisor")
+        with timezone.override(supervision.console_time_zone()):
+            return view(request, *args, **kwargs)
+
+    return wrapped
+
+
+def _day_param(value: str | None) -> date:
+    return parse_date(value or "") or timezone.localdate(timezone=supervision.console_time_zone())
+
+
+# --- Pages --------------------------------------------------------------------------
+
+@supervisor_page
+@require_GET
+def home(request):
+    return render(request, "console/home.html", {
+        "chain": supervision.audit_chain_status(),
+        "escalations": supervision.escalation_list(),
+        "today": _day_param(None), "section": "home",
+    })
+
+
+def _local_input(moment) -> str:
+    """A moment as a datetime-local field value, in the console's zone."""
+    return timezone.localtime(moment).strftime("%Y-%m-%dT%H:%M") if moment else ""
+
+
+@supervisor_page
+@require_GET
+def audit_search(request):
+    context = {"form": request.GET, "known_actions": supervision.KNOWN_ACTIONS, "page_size": supervision.PAGE_SIZE,
+               "section": "audit", "since_value": request.GET.get("since", ""),
+               "until_value": request.GET.get("until", "")}
+    try:
+        filters = supervision.audit_filters_parse(params=request.GET)
+        page = supervision.audit_search(supervisor=request.user, filters=filters, cursor=request.GET.get("cursor"))
+    except InvalidInput as error:
+        return render(request, "console/audit.html", {**context, "error": error}, status=400)
+    next_url = f"?{urlencode({**filters.as_params(), 'cursor': page.next_cursor})}" if page.next_cursor else None
+    return render(request, "console/audit.html", {
+        **context, "page": page, "next_url": next_url, "first_url": f"?{urlencode(filters.as_params())}",
+        "paged": bool(request.GET.get("cursor")), "since_value": _local_input(filters.since),
+        "until_value": _local_input(filters.until),
+    })
+
+
+@supervisor_page
+@require_GET
+def clip_history(request, clip_id):
+    return render(request, "console/clip.html", {
+        "history": supervision.clip_history(supervisor=request.user, clip_id=clip_id), "section": "audit",
+    })
+
+
+@supervisor_page
+@require_GET
+def reviewer_timeline(request, username):
+    day = _day_param(request.GET.get("day"))
+    timeline = supervision.reviewer_timeline(supervisor=request.user, username=username, day=day)
+    return render(request, "console/timeline.html", {
+        "timeline": timeline, "previous_day": day - timedelta(days=1), "next_day": day + timedelta(days=1),
+        "section": "audit",
+    })
+
+
+@supervisor_page
+@require_GET
+def anomalies(request):
+    found = supervision.anomalies_review(supervisor=request.user)
+    kinds = [(kind, title, [a for a in found if a.kind == kind]) for kind, title in supervision.ANOMALY_KINDS.items()]
+    return render(request, "console/anomalies.html", {
+        "kinds": kinds, "found": found, "section": "anomalies", "window_days": supervision.settings.ANOMALY_WINDOW_DAYS,
+    })
+
+
+@supervisor_page
+@require_GET
+def escalations(request):
+    return render(request, "console/escalations.html", {
+        "escalations": supervision.escalation_list(), "closed": supervision.escalations_closed_recent(),
+        "section": "escalations",
+    })
+
+
+@supervisor_page
+@require_GET
+def escalation_detail(request, escalation_id):
+    escalation = supervision.escalation_get(escalation_id=escalation_id, attempted="escalation.view")
+    return render(request, "console/escalation.html", {"escalation": escalation, "section": "escalations"})
+
+
+@supervisor_page
+@require_POST
+def escalation_take(request, escalation_id):
+    supervision.escalation_take(supervisor=request.user, escalation_id=escalation_id)
+    return redirect("console-escalation", escalation_id=escalation_id)
+
+
+@supervisor_page
+@require_POST
+def escalation_close(request, escalation_id):
+    try:
+        supervision.escalation_close(supervisor=request.user, escalation_id=escalation_id,
+                                     action_taken=request.POST.get("action_taken", ""))
+    except InvalidInput as error:
+        escalation = supervision.escalation_get(escalation_id=escalation_id, attempted="escalation.view")
+        return render(request, "console/escalation.html", {"escalation": escalation, "error": error,
+                                                           "action_taken": request.POST.get("action_taken", ""),
+                                                           "section": "escalations"},
+                      status=400)
+    return redirect("console-escalation", escalation_id=escalation_id)
+
+
+# --- API ------------------------------------------------------------------------------
+
+def event_payload(event) -> dict:
+    return {
+        "id": event.pk, "at": event.at.isoformat(), "actor": event.actor_name, "actor_id": event.actor_id,
+        "role": event.role, "action": event.action, "outcome": event.outcome, "object_type": event.object_type,
+        "object_id": event.object_id, "clip_id": str(event.clip_id) if event.clip_id else None,
+        "client_ip": event.client_ip, "request_id": event.request_id, "details": event.details,
+    }
+
+
+def escalation_payload(escalation: Escalation) -> dict:
+    iso = lambda moment: moment.isoformat() if moment else None  # noqa: E731
+    return {
+        "id": escalation.pk, "clip_id": str(escalation.clip_id), "status": escalation.status,
+        "reason": escalation.reason, "created_at": iso(escalation.created_at),
+        "flagged_by": escalation.flagged_by.get_username(),
+        "taken_by": escalation.taken_by.get_username() if escalation.taken_by_id else None,
+        "taken_at": iso(escalation.taken_at), "action_taken": escalation.action_taken,
+        "closed_at": iso(escalation.closed_at),
+        "audio_token_url": f"/api/v1/escalations/{escalation.pk}/audio-token/",
+        "audio_url": f"/api/v1/escalations/{escalation.pk}/audio/",
+    }
+
+
+class SupervisorView(APIView):
+    permission_classes = [IsSupervisor]
+
+
+class AuditEventListView(SupervisorView):
+    audit_action = "console.search"
+
+    def get(self, request):
+        try:
+            limit = int(request.query_params.get("limit") or supervision.PAGE_SIZE)
+        except ValueError:
+            raise InvalidInput("limit is a number.", code="invalid_filters", fields={"limit": "A number."})
+        filters = supervision.audit_filters_parse(params=request.query_params)
+        page = supervision.audit_search(supervisor=request.user, filters=filters,
+                                        cursor=request.query_params.get("cursor"), limit=limit)
+        next_url = None
+        if page.next_cursor:
+            next_url = "/api/v1/audit-events/?" + urlencode(
+                {**filters.as_params(), "limit": limit, "cursor": page.next_cursor})
+        return Response({"results": [event_payload(e) for e in page.events], "next_cursor": page.next_cursor,
+                         "next": next_url})
+
+
+class EscalationStatusSerializer(serializers.Serializer):
+    status = serializers.ChoiceField(choices=[*Escalation.Status.values, "all"], required=False, default="")
+
+
+class EscalationListView(SupervisorView):
+    audit_action = "escalation.list"
+
+    def get(self, request):
+        serializer = EscalationStatusSerializer(data=request.query_params)
+        serializer.is_valid(raise_exception=True)
+        wanted = serializer.validated_data["status"]
+        statuses = (tuple(Escalation.Status.values) if wanted == "all" else (wanted,) if wanted
+                    else (Escalation.Status.OPEN, Escalation.Status.TAKEN))
+        return Response({"results": [escalation_payload(e) for e in supervision.escalation_list(statuses=statuses)]})
+
+
+class EscalationTakeView(SupervisorView):
+    audit_action = "escalation.take"
+
+    def post(self, request, escalation_id):
+        escalation = supervision.escalation_take(supervisor=request.user, escalation_id=escalation_id)
+        return Response(escalation_payload(escalation))
+
+
+class CloseSerializer(serializers.Serializer):
+    action_taken = serializers.CharField(max_length=supervision.MAX_ACTION_TAKEN)
+
+
+class EscalationCloseView(SupervisorView):
+    audit_action = "escalation.close"
+
+    def post(self, request, escalation_id):
+        serializer = CloseSerializer(data=request.data)
+        serializer.is_valid(raise_exception=True)
+        escalation = supervision.escalation_close(supervisor=request.user, escalation_id=escalation_id,
+                                                  action_taken=serializer.validated_data["action_taken"])
+        return Response(escalation_payload(escalation))
+
+
+class EscalationAudioTokenView(SupervisorView):
+    audit_action = "audio.token"
+
+    def post(self, request, escalation_id):
+        token = supervision.escalation_audio_token_issue(supervisor=request.user, escalation_id=escalation_id,
+                                                         session_key=request.session.session_key)
+        return Response({"token": token, "expires_in": supervision.settings.AUDIO_TOKEN_MAX_AGE},
+                        status=status.HTTP_201_CREATED)
+
+
+class EscalationAudioView(SupervisorView):
+    """Stream an escalated clip: session plus a fresh token in the X-Audio-Token header."""
+
+    audit_action = "audio.play"
+
+    def get(self, request, escalation_id):
+        clip = supervision.escalation_audio_open(supervisor=request.user, escalation_id=escalation_id,
+                                                 token=request.headers.get("X-Audio-Token", ""),
+                                                 session_key=request.session.session_key)
+        return audio_response(clip)
