@@ -57,6 +57,10 @@ SECRET_KEY = secret("DJANGO_SECRET_KEY", "demo-only-secret-key-0f4c2d8e6b1a4f7c9
 # Key for the subject pseudonym (HMAC-SHA256 of the account id). It lives only in
 # the environment so that a database dump alone cannot link a clip to an account.
 PSEUDONYM_KEY = secret("PSEUDONYM_KEY", "demo-only-pseudonym-key-7d1e9b3c5a2f4e6d8c0b1a3f5e7d9c2b")
+# After `manage.py rotate_pseudonym_key` the variable holds every layer, oldest first,
+# comma-separated: stored pseudonyms are HMAC(new, HMAC(old, account id)), so an old key
+# that leaked on its own links nothing.
+PSEUDONYM_KEYS = [key.strip() for key in PSEUDONYM_KEY.split(",") if key.strip()]
 
 DEBUG = env_bool("DJANGO_DEBUG", False)
 ALLOWED_HOSTS = env_list("ALLOWED_HOSTS", "127.0.0.1,localhost,testserver")
@@ -267,6 +271,10 @@ AUDIO_TARGET_DBFS = env_float("AUDIO_TARGET_DBFS", -20.0)
 AUDIO_SAMPLE_RATE = 16000
 AUDIO_BITRATE = env("AUDIO_BITRATE", "48k")
 WAVEFORM_PEAKS = 800
+
+# --- Retention (manage.py apply_retention, daily) -------------------------------
+RETENTION_UNLINK_DAYS = env_int("RETENTION_UNLINK_DAYS", 180)  # then the pseudonym link goes
+RETENTION_AUDIO_DAYS = env_int("RETENTION_AUDIO_DAYS", 730)  # then the audio goes
 
 # --- Review -------------------------------------------------------------------
 AUDIO_TOKEN_MAX_AGE = min(env_int("AUDIO_TOKEN_MAX_AGE", 60), 120)

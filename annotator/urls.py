@@ -17,6 +17,9 @@ api_v1 = [
     path("api/v1/assignments/<str:assignment_id>/skip/", api.SkipView.as_view(), name="api-skip"),
     path("api/v1/assignments/<str:assignment_id>/flag/", api.FlagView.as_view(), name="api-flag"),
     path("api/v1/me/progress/", api.ProgressView.as_view(), name="api-progress"),
+    path("api/v1/subjects/opt-out/", api.SubjectOptOutView.as_view(), name="api-subject-opt-out"),
+    path("api/v1/subjects/opt-in/", api.SubjectOptInView.as_view(), name="api-subject-opt-in"),
+    path("api/v1/subjects/erase/", api.SubjectEraseView.as_view(), name="api-subject-erase"),
 ]
 
 urlpatterns = [

@@ -13,7 +13,7 @@ from django.contrib.auth import authenticate, login, logout
 from django.db import transaction
 from django.utils.decorators import method_decorator
 
-from . import mfa, permissions, services
+from . import lifecycle, mfa, permissions, services
 from .audit import actor_role, audit_denied
 from .errors import DomainError, QuotaExceeded
 from .permissions import IsIngestService, IsReviewer
@@ -298,3 +298,38 @@ class FlagView(ReviewerView):
             "detail": "Thank you for flagging this. The clip has been taken out of every queue and a supervisor "
                       "will look at it. If it stayed with you, take a break before the next one.",
         }, status=status.HTTP_201_CREATED)
+
+
+class SubjectSerializer(serializers.Serializer):
+    account_id = serializers.CharField(max_length=128)
+
+
+class SubjectView(APIView):
+    """Opt-out, opt-in and erasure for the upstream system (service token). The account id
+    is turned into its pseudonym at once and never echoed back."""
+
+    permission_classes = [IsIngestService]
+    operation = None
+
+    def post(self, request):
+        serializer = SubjectSerializer(data=request.data)
+        if not serializer.is_valid():
+            raise DomainError("An account id is required.", code="invalid_account_id",
+                              fields={"account_id": "Required, at most 128 characters."})
+        counts = self.operation(actor=request.user, account_id=serializer.validated_data["account_id"])
+        return Response(counts)
+
+
+class SubjectOptOutView(SubjectView):
+    audit_action = "subject.opt_out"
+    operation = staticmethod(lifecycle.subject_opt_out)
+
+
+class SubjectOptInView(SubjectView):
+    audit_action = "subject.opt_in"
+    operation = staticmethod(lifecycle.subject_opt_in)
+
+
+class SubjectEraseView(SubjectView):
+    audit_action = "subject.erase"
+    operation = staticmethod(lifecycle.subject_erase)

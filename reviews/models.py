@@ -9,6 +9,13 @@ from django.db import models
 from django.db.models import Q
 
 
+class SubjectOptOut(models.Model):
+    """A subject (by pseudonym) who asked that their recordings not be reviewed."""
+
+    subject_key = models.CharField(max_length=64, unique=True)
+    opted_out_at = models.DateTimeField()
+
+
 class LabelSchema(models.Model):
     name = models.CharField(max_length=100, unique=True)
 
@@ -99,6 +106,8 @@ class Clip(models.Model):
     audio = models.FileField(upload_to="clips/", max_length=200)
     peaks = models.JSONField(default=list)
     status = models.CharField(max_length=10, choices=Status.choices, default=Status.OPEN)
+    # The subject opted out: the clip is in no queue and cannot be heard until they opt in again.
+    withheld = models.BooleanField(default=False)
     # Live leases plus submitted transcriptions: a clip is offered while this is
     # below the project's transcriptions_per_clip.
     slots_taken = models.PositiveSmallIntegerField(default=0)

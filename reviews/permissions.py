@@ -198,7 +198,8 @@ def assignment_is_live(assignment: Assignment) -> bool:
 
 def clip_access_held(user, assignment: Assignment) -> bool:
     """A reviewer may hear a clip only through their live lease and its object grant."""
-    return assignment_is_live(assignment) and user.has_perm(CLIP_PERMISSION, assignment.clip)
+    return (assignment_is_live(assignment) and not assignment.clip.withheld
+            and user.has_perm(CLIP_PERMISSION, assignment.clip))
 
 
 def _is_uuid(value) -> bool:

@@ -1,7 +1,5 @@
 """Use cases: each checks permission, does the work and audits it in one transaction."""
 
-import hashlib
-import hmac
 import random
 import re
 import uuid
@@ -18,7 +16,7 @@ from django.db.models import Exists, F, OuterRef
 from django.utils import timezone
 from django.utils.dateparse import parse_datetime
 
-from . import permissions, quotas
+from . import lifecycle, permissions, quotas
 from .audio import AudioRejected, clip_audio_process
 from .audit import audit_record
 from .errors import IngestRefused, InvalidInput, LeaseExpired, NotFoundDenied, StaleVersion
@@ -33,13 +31,6 @@ _AUDIO_STATUS = {
     "file_too_large": 413, "unsupported_codec": 415, "not_audio": 415, "empty_audio": 422,
     "audio_too_long": 422, "corrupt_audio": 422, "audio_timeout": 422, "encode_failed": 422,
 }
-
-
-# --- Subjects -------------------------------------------------------------------
-
-def subject_key_derive(account_id: str) -> str:
-    """Return the keyed pseudonym of an account id (HMAC-SHA256; the key is not in the DB)."""
-    return hmac.new(settings.PSEUDONYM_KEY.encode(), account_id.strip().encode(), hashlib.sha256).hexdigest()
 
 
 # --- Ingest ---------------------------------------------------------------------
@@ -82,7 +73,7 @@ def ingest_metadata_validate(*, project: str, account_id: str, first_name: str, 
         raise InvalidInput("No such project.", code="unknown_project", fields={"project": "Unknown project."})
     return IngestMetadata(
         project=project_obj,
-        subject_key=subject_key_derive(account_id),
+        subject_key=lifecycle.subject_key_derive(account_id),
         # Coarsened to the (UTC) day: the exact time of a recording can identify it.
         recorded_on=moment.astimezone(dt_timezone.utc).date(),
         locale=locale,
@@ -104,6 +95,11 @@ def clip_ingest(*, actor, project: str, audio: bytes, account_id: str, first_nam
     try:
         meta = ingest_metadata_validate(project=project, account_id=account_id, first_name=first_name,
                                         device_serial=device_serial, recorded_at=recorded_at, locale=locale)
+        if lifecycle.subject_opted_out(meta.subject_key):
+            audit_record(actor=actor, action="clip.ingest", outcome=AuditEvent.Outcome.DENIED, object_type="clip",
+                         details={"code": "subject_opted_out"})
+            raise IngestRefused("This subject opted out of review; the clip was not stored.",
+                                code="subject_opted_out", status=422)
         if not clip_sampled(meta.project):
             audit_record(actor=actor, action="clip.ingest", outcome=AuditEvent.Outcome.DENIED, object_type="clip",
                          details={"code": "not_sampled", "project": meta.project.slug})
@@ -198,6 +194,11 @@ def _assignment_end(assignment: Assignment, status: str, now) -> None:
     permissions.clip_access_revoke(assignment.reviewer, assignment.clip)
 
 
+def assignment_revoke(assignment: Assignment, now) -> None:
+    """End someone's live lease because the clip was withdrawn (flag, opt-out, erasure, retention)."""
+    _assignment_end(assignment, Assignment.Status.REVOKED, now)
+
+
 def lease_sweep(*, now=None) -> int:
     """Expire overdue leases so their clips return to the queue. Returns how many."""
     now = now or timezone.now()
@@ -241,7 +242,7 @@ def assignment_next(*, reviewer, another: bool = False) -> Assignment | None:
         held = Assignment.objects.filter(clip=OuterRef("pk"), reviewer=reviewer, status__in=Assignment.HOLDING)
         candidates = (
             Clip.objects.select_related("project")
-            .filter(project__members=reviewer, status=Clip.Status.OPEN,
+            .filter(project__members=reviewer, status=Clip.Status.OPEN, withheld=False,
                     slots_taken__lt=F("project__transcriptions_per_clip"))
             .exclude(Exists(held))
             .order_by("ingested_at", "id")
@@ -255,7 +256,8 @@ def assignment_next(*, reviewer, another: bool = False) -> Assignment | None:
             if clip is None:
                 return None
             # Compare-and-set: correct on its own where row locks do not exist (SQLite).
-            claimed = Clip.objects.filter(pk=clip.pk, status=Clip.Status.OPEN, slots_taken=clip.slots_taken).update(
+            claimed = Clip.objects.filter(pk=clip.pk, status=Clip.Status.OPEN, withheld=False,
+                                          slots_taken=clip.slots_taken).update(
                 slots_taken=clip.slots_taken + 1
             )
             if claimed:
@@ -449,7 +451,7 @@ def clip_flag(*, reviewer, assignment_id, reason: str) -> Escalation:
             .filter(clip=clip, status=Assignment.Status.LIVE).exclude(pk=assignment.pk)
         )
         for other in others:
-            _assignment_end(other, Assignment.Status.REVOKED, now)
+            assignment_revoke(other, now)
         escalation = Escalation.objects.create(clip=clip, assignment=assignment, flagged_by=reviewer, reason=reason,
                                                created_at=now)
         quotas.flag_count(reviewer=reviewer, now=now)

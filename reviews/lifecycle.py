@@ -1,0 +1,209 @@
+"""The customer privacy lifecycle: pseudonyms, opt-out and opt-in, erasure, retention,
+key rotation and the admins' transcript export. Every operation is audited."""
+
+import hashlib
+import hmac
+import json
+from dataclasses import dataclass
+from datetime import timedelta
+from pathlib import Path
+
+from django.conf import settings
+from django.contrib.contenttypes.models import ContentType
+from django.core.files.storage import default_storage
+from django.db import transaction
+from django.utils import timezone
+from guardian.models import UserObjectPermission
+
+from .audit import audit_record
+from .errors import InvalidInput
+from .models import Assignment, Clip, Draft, Revision, SubjectOptOut, Transcription
+
+PERSONAL_INFO_LABEL = "contains-personal-information"
+
+
+def subject_key_derive(account_id: str, keys: list[str] | None = None) -> str:
+    """Return the keyed pseudonym of an account id: HMAC-SHA256 under each key layer in turn."""
+    value = account_id.strip()
+    for key in keys or settings.PSEUDONYM_KEYS:
+        value = hmac.new(key.encode(), value.encode(), hashlib.sha256).hexdigest()
+    return value
+
+
+def _subject(account_id: str) -> str:
+    account_id = (account_id or "").strip()
+    if not account_id or len(account_id) > 128:
+        raise InvalidInput("An account id is required.", code="invalid_account_id",
+                           fields={"account_id": "Required, at most 128 characters."})
+    return subject_key_derive(account_id)
+
+
+def subject_opted_out(subject_key: str) -> bool:
+    return SubjectOptOut.objects.filter(subject_key=subject_key).exists()
+
+
+def _end_live_leases(clips, now) -> int:
+    from .services import assignment_revoke  # the one place that closes a live lease
+
+    live = Assignment.objects.select_for_update().select_related("clip", "reviewer").filter(
+        clip__in=clips, status=Assignment.Status.LIVE)
+    count = 0
+    for assignment in live:
+        assignment_revoke(assignment, now)
+        count += 1
+    return count
+
+
+def subject_opt_out(*, actor, account_id: str) -> dict:
+    """From now on the subject's clips are in no queue and cannot be heard; new ones are refused."""
+    subject_key, now = _subject(account_id), timezone.now()
+    with transaction.atomic():
+        SubjectOptOut.objects.get_or_create(subject_key=subject_key, defaults={"opted_out_at": now})
+        clips = Clip.objects.filter(subject_key=subject_key)
+        withheld = clips.filter(withheld=False).update(withheld=True)
+        revoked = _end_live_leases(clips, now)
+        counts = {"clips_withheld": withheld, "leases_revoked": revoked}
+        audit_record(actor=actor, action="subject.opt_out", object_type="subject", object_id=subject_key[:16],
+                     details={"subject_key": subject_key, **counts})
+    return counts
+
+
+def subject_opt_in(*, actor, account_id: str) -> dict:
+    """Undo an opt-out: the subject's clips may be reviewed again."""
+    subject_key = _subject(account_id)
+    with transaction.atomic():
+        removed, _ = SubjectOptOut.objects.filter(subject_key=subject_key).delete()
+        released = Clip.objects.filter(subject_key=subject_key, withheld=True).update(withheld=False)
+        counts = {"was_opted_out": bool(removed), "clips_released": released}
+        audit_record(actor=actor, action="subject.opt_in", object_type="subject", object_id=subject_key[:16],
+                     details={"subject_key": subject_key, **counts})
+    return counts
+
+
+def _clips_delete(clips: list[Clip]) -> dict:
+    """Delete clips with everything hanging off them; return what went. Files go after commit."""
+    ids = [clip.pk for clip in clips]
+    counts = {
+        "clips": len(ids),
+        "assignments": Assignment.objects.filter(clip_id__in=ids).count(),
+        "drafts": Draft.objects.filter(assignment__clip_id__in=ids).count(),
+        "revisions": Revision.objects.filter(assignment__clip_id__in=ids).count(),
+        "transcriptions": Transcription.objects.filter(clip_id__in=ids).count(),
+        "audio_files": sum(1 for clip in clips if clip.audio),
+    }
+    UserObjectPermission.objects.filter(content_type=ContentType.objects.get_for_model(Clip),
+                                        object_pk__in=[str(i) for i in ids]).delete()
+    Clip.objects.filter(pk__in=ids).delete()  # cascades to assignments, drafts, revisions, transcriptions
+    names = [clip.audio.name for clip in clips if clip.audio]
+    transaction.on_commit(lambda: [default_storage.delete(name) for name in names])
+    return counts
+
+
+def subject_erase(*, actor, account_id: str) -> dict:
+    """Delete every recording of a subject and all work on it; the trail keeps the pseudonym and counts."""
+    subject_key, now = _subject(account_id), timezone.now()
+    with transaction.atomic():
+        clips = list(Clip.objects.select_for_update().filter(subject_key=subject_key))
+        _end_live_leases(clips, now)
+        counts = _clips_delete(clips)
+        audit_record(actor=actor, action="subject.erase", object_type="subject", object_id=subject_key[:16],
+                     details={"subject_key": subject_key, **counts})
+    return counts
+
+
+def retention_apply(*, actor=None, now=None) -> dict:
+    """Unlink pseudonyms after RETENTION_UNLINK_DAYS; delete audio after RETENTION_AUDIO_DAYS,
+    keeping transcripts only where the project says so."""
+    now = now or timezone.now()
+    unlink_before = now - timedelta(days=settings.RETENTION_UNLINK_DAYS)
+    purge_before = now - timedelta(days=settings.RETENTION_AUDIO_DAYS)
+    with transaction.atomic():
+        unlinked = Clip.objects.filter(ingested_at__lt=unlink_before, subject_key__isnull=False).update(
+            subject_key=None)
+        due = list(Clip.objects.select_for_update().select_related("project")
+                   .filter(ingested_at__lt=purge_before).exclude(status=Clip.Status.PURGED))
+        _end_live_leases(due, now)
+        dropped = [clip for clip in due if not clip.project.keep_transcripts_after_audio_purge]
+        kept = [clip for clip in due if clip.project.keep_transcripts_after_audio_purge]
+        deleted = _clips_delete(dropped) if dropped else {"clips": 0}
+        names = [clip.audio.name for clip in kept if clip.audio]
+        Clip.objects.filter(pk__in=[clip.pk for clip in kept]).update(status=Clip.Status.PURGED, audio="", peaks=[])
+        transaction.on_commit(lambda: [default_storage.delete(name) for name in names])
+        counts = {"unlinked": unlinked, "audio_purged": len(kept), "clips_deleted": deleted["clips"]}
+        audit_record(actor=actor, actor_name="system", action="retention.apply", object_type="clip",
+                     details=counts)
+    return counts
+
+
+def pseudonym_key_rotate(*, actor=None, new_key: str) -> int:
+    """Re-key every stored pseudonym as HMAC(new_key, old); return how many changed."""
+    if len(new_key) < 32:
+        raise InvalidInput("The new key must be at least 32 characters.", code="weak_key")
+
+    def rekey(value: str) -> str:
+        return hmac.new(new_key.encode(), value.encode(), hashlib.sha256).hexdigest()
+
+    with transaction.atomic():
+        count = 0
+        for model in (Clip, SubjectOptOut):
+            rows = list(model.objects.select_for_update().exclude(subject_key=None).only("pk", "subject_key"))
+            for row in rows:
+                row.subject_key = rekey(row.subject_key)
+            model.objects.bulk_update(rows, ["subject_key"], batch_size=1000)
+            count += len(rows)
+        audit_record(actor=actor, actor_name="system", action="subject.rekey", object_type="subject",
+                     details={"pseudonyms_rekeyed": count, "layers": len(settings.PSEUDONYM_KEYS) + 1})
+    return count
+
+
+@dataclass(frozen=True)
+class ExportResult:
+    data_path: Path
+    manifest_path: Path
+    clips: int
+    transcriptions: int
+    withheld_personal_information: int
+
+
+def transcripts_export(*, admin, project, out_dir: Path, include_personal_information: bool = False) -> ExportResult:
+    """Write transcripts and labels (never audio) of finished clips, and a manifest of what left."""
+    if not (admin.is_active and admin.is_staff):
+        raise InvalidInput("Only an active admin may export.", code="not_admin")
+    out_dir.mkdir(parents=True, exist_ok=True)
+    stamp = timezone.now().strftime("%Y%m%dT%H%M%SZ")
+    data_path = out_dir / f"transcripts-{project.slug}-{stamp}.jsonl"
+    clips = Clip.objects.filter(project=project, status=Clip.Status.DONE, withheld=False).order_by("ingested_at")
+    written, transcriptions, withheld, exported_ids = 0, 0, 0, []
+    with data_path.open("w") as handle:
+        for clip in clips.prefetch_related("transcriptions"):
+            items = list(clip.transcriptions.all())
+            personal = any(PERSONAL_INFO_LABEL in keys for t in items for keys in t.labels.values())
+            if personal and not include_personal_information:
+                withheld += 1
+                continue
+            handle.write(json.dumps({
+                "clip": str(clip.pk), "locale": clip.locale, "recorded_on": clip.recorded_on.isoformat(),
+                "duration_ms": clip.duration_ms,
+                "transcriptions": [{"text": t.text, "labels": t.labels, "reviewer": t.reviewer_id} for t in items],
+            }, sort_keys=True) + "\n")
+            written += 1
+            transcriptions += len(items)
+            exported_ids.append(str(clip.pk))
+    manifest = {
+        "exported_at": timezone.now().isoformat(), "by": admin.get_username(), "project": project.slug,
+        "file": data_path.name, "sha256": hashlib.sha256(data_path.read_bytes()).hexdigest(), "clips": written,
+        "transcriptions": transcriptions, "withheld_personal_information": withheld,
+        "included_personal_information": include_personal_information, "audio": "never exported",
+        "clip_ids": exported_ids,
+    }
+    manifest_path = out_dir / f"manifest-{project.slug}-{stamp}.json"
+    try:
+        with transaction.atomic():
+            audit_record(actor=admin, action="transcripts.export", object_type="project", object_id=project.slug,
+                         details={k: v for k, v in manifest.items() if k != "clip_ids"})
+            manifest_path.write_text(json.dumps(manifest, indent=2))
+    except BaseException:
+        data_path.unlink(missing_ok=True)  # no audit, no export
+        manifest_path.unlink(missing_ok=True)
+        raise
+    return ExportResult(data_path, manifest_path, written, transcriptions, withheld)
