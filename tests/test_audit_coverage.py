@@ -1,0 +1,138 @@
+"""Every security-relevant action writes exactly one audit event of its kind."""
+
+from datetime import timedelta
+
+import pytest
+import time_machine
+from django.contrib.auth.models import Group
+from django.core.files.uploadedfile import SimpleUploadedFile
+from django.test import Client
+from django.utils import timezone
+
+from reviews import lifecycle, services
+from reviews.models import AuditEvent, ReviewerQuota
+from tests.conftest import PASSWORD, session_client, speech_bytes, totp_now
+from tests.test_admin import submit
+
+
+@pytest.fixture
+def held(project, ingest, alice):
+    """alice with a live lease on a clip, through a signed-in client."""
+    ingest(2, account_id="ACCT-COVER")
+    client = session_client(alice)
+    assignment = client.post("/api/v1/assignments/next/").json()
+    return client, assignment
+
+
+def _ingest(ctx):
+    ctx["ingest_client"].post("/api/v1/clips/", {
+        "audio": SimpleUploadedFile("a.flac", speech_bytes()), "project": "demo", "account_id": "A",
+        "recorded_at": "2026-11-20T08:00:00Z", "locale": "en-US"}, format="multipart")
+
+
+def _login(ctx):
+    Client().post("/accounts/login/", {"username": "bob", "password": PASSWORD})
+
+
+def _login_failed(ctx):
+    Client().post("/accounts/login/", {"username": "bob", "password": "wrong"})
+
+
+def _logout(ctx):
+    ctx["bobs"].post("/accounts/logout/")
+
+
+def _mfa(ctx):
+    ctx["sams"].post("/accounts/mfa/", {"token": totp_now(ctx["sam"])})
+
+
+def _lease(ctx):
+    ctx["bobs"].post("/api/v1/assignments/next/")
+
+
+def _expire(ctx):
+    with time_machine.travel(timezone.now() + timedelta(minutes=30)):
+        services.lease_sweep()
+
+
+def _token(ctx):
+    ctx["client"].post(ctx["assignment"]["audio_token_url"])
+
+
+def _play(ctx):
+    ctx["client"].get(ctx["assignment"]["audio_url"], HTTP_X_AUDIO_TOKEN=ctx["token"])
+
+
+def _draft(ctx):
+    ctx["client"].put(f"/api/v1/assignments/{ctx['assignment']['id']}/draft/",
+                      {"text": "x", "labels": {}, "version": 0}, format="json")
+
+
+def _submit(ctx):
+    ctx["client"].post(f"/api/v1/assignments/{ctx['assignment']['id']}/submit/",
+                       {"text": "x", "labels": {"speaker": ["adult"]}}, format="json")
+
+
+def _skip(ctx):
+    ctx["client"].post(f"/api/v1/assignments/{ctx['assignment']['id']}/skip/", {"reason": "noise"}, format="json")
+
+
+def _flag(ctx):
+    ctx["client"].post(f"/api/v1/assignments/{ctx['assignment']['id']}/flag/", {"reason": "upsetting"},
+                       format="json")
+
+
+def _denied(ctx):
+    ctx["bobs"].get(f"/api/v1/assignments/{ctx['assignment']['id']}/")
+
+
+def _admin_change(ctx):
+    submit(ctx["adas"], f"/admin/reviews/project/{ctx['project'].pk}/change/", lease_minutes="12",
+           members=[str(ctx["alice"].pk), str(ctx["bob"].pk)])
+
+
+def _quota_change(ctx):
+    quota = ReviewerQuota.objects.get(reviewer=ctx["bob"])
+    submit(ctx["adas"], f"/admin/reviews/reviewerquota/{quota.pk}/change/", clips_per_day="9")
+
+
+def _role_change(ctx):
+    reviewer = Group.objects.get(name="reviewer")
+    supervisor = Group.objects.get_or_create(name="supervisor")[0]
+    submit(ctx["adas"], f"/admin/auth/user/{ctx['bob'].pk}/change/", groups=[str(reviewer.pk), str(supervisor.pk)])
+
+
+def _opt_out(ctx):
+    ctx["ingest_client"].post("/api/v1/subjects/opt-out/", {"account_id": "ACCT-COVER"}, format="json")
+
+
+def _erase(ctx):
+    lifecycle.subject_erase(actor=ctx["ada"], account_id="ACCT-COVER")
+
+
+CASES = {
+    "clip.ingest": _ingest, "auth.login": _login, "auth.login_failed": _login_failed, "auth.logout": _logout,
+    "auth.mfa": _mfa, "assignment.lease": _lease, "assignment.expire": _expire, "audio.token": _token,
+    "audio.play": _play, "draft.save": _draft, "transcription.submit": _submit, "assignment.skip": _skip,
+    "clip.flag": _flag, "access.denied": _denied, "admin.change": _admin_change, "quota.change": _quota_change,
+    "role.change": _role_change, "subject.opt_out": _opt_out, "subject.erase": _erase,
+}
+
+
+@pytest.mark.parametrize("action", list(CASES))
+def test_each_action_writes_exactly_one_event_of_its_kind(action, held, project, alice, bob, sam, ada, ingest_client,
+                                                          django_capture_on_commit_callbacks):
+    client, assignment = held
+    ReviewerQuota.objects.create(reviewer=bob, clips_per_day=50)
+    ctx = {"client": client, "assignment": assignment, "project": project, "alice": alice, "bob": bob, "sam": sam,
+           "ada": ada, "ingest_client": ingest_client, "bobs": session_client(bob), "adas": session_client(ada),
+           "sams": session_client(sam, verified=False)}
+    ctx["token"] = client.post(assignment["audio_token_url"]).json()["token"]
+    before = AuditEvent.objects.order_by("-id").values_list("id", flat=True).first()
+    with django_capture_on_commit_callbacks(execute=True):
+        CASES[action](ctx)
+    new = list(AuditEvent.objects.filter(id__gt=before).order_by("id"))
+    assert [e.action for e in new] == [action], [(e.action, e.details) for e in new]
+    event = new[0]
+    assert event.at is not None and event.role and event.outcome in ("allowed", "denied")
+    assert "ACCT-COVER" not in str(event.details) and PASSWORD not in str(event.details)
