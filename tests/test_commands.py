@@ -8,6 +8,7 @@ import pytest
 from django.contrib.auth import get_user_model
 from django.core.management import call_command
 from django.core.management.base import CommandError
+from django_otp.plugins.otp_totp.models import TOTPDevice
 
 from reviews.models import AuditEvent, Clip, Project, ServiceToken
 from tests.conftest import FIXTURE_CLIPS, tone_bytes
@@ -58,12 +59,16 @@ def test_seed_demo_is_idempotent(db):
     first = run("seed_demo")
     assert "Summary: 10 ingested, 0 refused (none)." in first
     assert "alice" in first and "demo-ingest-token-not-for-production" in first
-    counts = (Clip.objects.count(), get_user_model().objects.count(), AuditEvent.objects.count(),
-              ServiceToken.objects.count(), Project.objects.count())
+    def counts_now():
+        return (Clip.objects.count(), get_user_model().objects.count(), AuditEvent.objects.count(),
+                ServiceToken.objects.count(), Project.objects.count(), TOTPDevice.objects.count())
+
+    counts = counts_now()
     second = run("seed_demo")
     assert "ingested" not in second
-    assert counts == (Clip.objects.count(), get_user_model().objects.count(), AuditEvent.objects.count(),
-                      ServiceToken.objects.count(), Project.objects.count())
+    assert counts == counts_now()
+    assert counts[5] == 2  # sam and ada have their demo authenticator
+    assert run("demo_totp", "sam").strip().isdigit()
     assert counts[0] == 10
     alice = get_user_model().objects.get(username="alice")
     assert alice.check_password("alice-demo-pass") and alice.groups.filter(name="reviewer").exists()

@@ -1,5 +1,6 @@
 """Seed the demo: users, roles, a label schema, a project and real clips. Idempotent."""
 
+import base64
 import os
 from pathlib import Path
 
@@ -7,6 +8,7 @@ from django.contrib.auth import get_user_model
 from django.core.management import call_command
 from django.core.management.base import BaseCommand
 from django.db import transaction
+from django_otp.plugins.otp_totp.models import TOTPDevice
 
 from reviews import permissions
 from reviews.models import Clip, Label, LabelGroup, LabelSchema, Project, ServiceToken
@@ -20,6 +22,9 @@ DEMO_USERS = [
     ("ada", "admin", "DEMO_ADA_PASSWORD", "ada-demo-pass"),
 ]
 DEMO_TOKEN_ENV, DEMO_TOKEN_DEFAULT = "DEMO_INGEST_TOKEN", "demo-ingest-token-not-for-production"
+# Supervisors and admins need a second factor: the demo gives sam and ada a known TOTP
+# secret (hex, as django-otp stores it) so the demo can be tried without enrolling.
+DEMO_TOTP_ENV, DEMO_TOTP_DEFAULT = "DEMO_TOTP_KEY", "3132333435363738393031323334353637383930"
 DEMO_SCHEMA = [
     # (key, name, kind, required, [(label key, label name)])
     ("issues", "What applies", LabelGroup.Kind.MULTI, False, [
@@ -53,6 +58,11 @@ class Command(BaseCommand):
             token = None
             if not ServiceToken.objects.filter(user=ingest).exists():
                 token = permissions.service_token_create(ingest, os.environ.get(DEMO_TOKEN_ENV, DEMO_TOKEN_DEFAULT))
+            for username in ("sam", "ada"):
+                TOTPDevice.objects.get_or_create(
+                    user=users[username], name="demo authenticator",
+                    defaults={"key": os.environ.get(DEMO_TOTP_ENV, DEMO_TOTP_DEFAULT), "confirmed": True},
+                )
         if not Clip.objects.filter(project=project).exists():
             call_command("ingest_clips", str(DEMO_CLIPS / "manifest.csv"), stdout=self.stdout)
         self.stdout.write("\nDemo logins (defaults are for this local demo only; set the env vars to change):")
@@ -61,6 +71,9 @@ class Command(BaseCommand):
             self.stdout.write(f"  {role:<10} {username:<6} password: {shown}")
         shown = "(from $" + DEMO_TOKEN_ENV + ")" if DEMO_TOKEN_ENV in os.environ else DEMO_TOKEN_DEFAULT
         self.stdout.write(f"  ingest service token: {shown}" + ("" if token else " (unchanged)"))
+        secret = base64.b32encode(bytes.fromhex(os.environ.get(DEMO_TOTP_ENV, DEMO_TOTP_DEFAULT))).decode()
+        self.stdout.write(f"  sam and ada sign in with a second factor: TOTP secret {secret} for an authenticator "
+                          "app,\n  or the current code from: .venv/bin/python manage.py demo_totp sam")
 
     def _users(self) -> dict:
         users = {}
