@@ -61,3 +61,9 @@ bench-privacy: system-deps
 .PHONY: bench-audit
 bench-audit: system-test-deps $(VENV)/.test-deps
 	tests/tools/with_postgres.sh $(PY) tests/bench/audit_scale.py
+
+# Speed, scale and fault benchmarks (issue 8): see tests/bench/README.md. They print
+# their tables; numbers go into the issue notes.
+.PHONY: bench
+bench: system-test-deps $(VENV)/.test-deps
+	tests/bench/run_all.sh
