@@ -75,6 +75,7 @@ INSTALLED_APPS = [
     "whitenoise.runserver_nostatic",
     "django.contrib.staticfiles",
     "rest_framework",
+    "drf_spectacular",
     "guardian",
     "axes",
     "django_otp",
@@ -127,6 +128,9 @@ DATABASES = {
         conn_health_checks=True,
     )
 }
+if DATABASES["default"]["ENGINE"] == "django.db.backends.postgresql":
+    # Fail fast when the database is away: requests answer 503 instead of hanging.
+    DATABASES["default"].setdefault("OPTIONS", {}).update({"connect_timeout": env_int("DB_CONNECT_TIMEOUT", 3)})
 if DATABASES["default"]["ENGINE"] == "django.db.backends.sqlite3":
     # Wait for the writer lock instead of failing at once when two requests write.
     # IMMEDIATE transactions take the write lock up front, so the queue's
@@ -173,6 +177,29 @@ STORAGES = {
     "staticfiles": {"BACKEND": "whitenoise.storage.CompressedManifestStaticFilesStorage"},
 }
 MEDIA_ROOT = STORAGES["default"]["OPTIONS"]["location"]
+# AUDIO_STORAGE=s3 keeps audio in S3-compatible object storage (requirements-s3.txt): private
+# objects, no public URLs; the bucket is reached only by the app and the proxy.
+AUDIO_STORAGE = env("AUDIO_STORAGE", "filesystem")
+if AUDIO_STORAGE == "s3":
+    STORAGES["default"] = {
+        "BACKEND": "storages.backends.s3.S3Storage",
+        "OPTIONS": {
+            "bucket_name": env("AUDIO_S3_BUCKET"), "endpoint_url": env("AUDIO_S3_ENDPOINT_URL"),
+            "region_name": env("AUDIO_S3_REGION"), "default_acl": "private", "file_overwrite": False,
+            "querystring_auth": True, "querystring_expire": 60, "object_parameters": {"CacheControl": "no-store"},
+        },
+    }
+# How audio bytes leave: "django" streams them from the permission-checked view; "x-accel"
+# has the view answer with an empty body and X-Accel-Redirect to an internal-only proxy
+# location (AUDIO_ACCEL_PREFIX), so no audio URL is ever reachable from outside.
+AUDIO_DELIVERY = env("AUDIO_DELIVERY", "django")
+AUDIO_ACCEL_PREFIX = env("AUDIO_ACCEL_PREFIX", "/internal-audio/")
+
+# A shared cache for several app servers (REDIS_URL); local memory for one process.
+CACHES = {
+    "default": {"BACKEND": "django.core.cache.backends.redis.RedisCache", "LOCATION": env("REDIS_URL")}
+    if env("REDIS_URL") else {"BACKEND": "django.core.cache.backends.locmem.LocMemCache"},
+}
 FILE_UPLOAD_PERMISSIONS = 0o600
 FILE_UPLOAD_DIRECTORY_PERMISSIONS = 0o700
 
@@ -188,6 +215,7 @@ REST_FRAMEWORK = {
         "rest_framework.parsers.MultiPartParser",
     ],
     "EXCEPTION_HANDLER": "reviews.api.exception_handler",
+    "DEFAULT_SCHEMA_CLASS": "drf_spectacular.openapi.AutoSchema",
     "UNAUTHENTICATED_USER": "django.contrib.auth.models.AnonymousUser",
 }
 
@@ -214,6 +242,16 @@ if PRODUCTION:
     SECURE_HSTS_INCLUDE_SUBDOMAINS = True
     SECURE_HSTS_PRELOAD = True
     SECURE_PROXY_SSL_HEADER = ("HTTP_X_FORWARDED_PROTO", "https")
+
+SPECTACULAR_SETTINGS = {
+    "TITLE": "Voice-clip annotator API",
+    "DESCRIPTION": "Ingest, review, supervision and subject lifecycle. Errors are JSON {code, detail}; "
+                   "someone else's object answers 404.",
+    "VERSION": "1",
+    "SERVE_INCLUDE_SCHEMA": False,
+    "COMPONENT_SPLIT_REQUEST": True,
+    "SCHEMA_PATH_PREFIX": "/api/v1",
+}
 
 # --- Lockout (django-axes): 5 failures per username and address, 15 minutes off ------
 AXES_FAILURE_LIMIT = env_int("AXES_FAILURE_LIMIT", 5)

@@ -22,8 +22,13 @@ api_v1 = [
     path("api/v1/subjects/erase/", api.SubjectEraseView.as_view(), name="api-subject-erase"),
 ]
 
+handler400 = "reviews.views.bad_request"
+handler404 = "reviews.views.not_found"
+handler500 = "reviews.views.server_error"
+
 urlpatterns = [
     path("", views.home, name="home"),
+    path("healthz", views.healthz, name="healthz"),
     path("favicon.ico", views.favicon),
     path("workspace/", views.workspace, name="workspace"),
     path("accounts/login/", views.LoginView.as_view(), name="login"),

@@ -2,6 +2,9 @@
 
 import logging
 
+from django.conf import settings
+from django.core.exceptions import RequestDataTooBig
+from django.db import DatabaseError, InterfaceError, OperationalError
 from django.http import Http404, HttpResponse
 from django.utils import timezone
 from rest_framework import exceptions, serializers, status
@@ -20,6 +23,11 @@ from .permissions import IsIngestService, IsReviewer
 from .views import locked_out
 
 logger = logging.getLogger(__name__)
+
+
+DATABASE_UNAVAILABLE = {"code": "database_unavailable",
+                        "detail": "The service is briefly unavailable. Your saved work is safe; try again shortly."}
+SERVER_ERROR = {"code": "server_error", "detail": "Something went wrong on our side."}
 
 
 def exception_handler(exc, context):
@@ -48,10 +56,15 @@ def exception_handler(exc, context):
             return Response({"code": "not_found", "detail": "Not found."}, status=status.HTTP_404_NOT_FOUND)
     if isinstance(exc, Http404):
         exc = exceptions.NotFound()
+    if isinstance(exc, RequestDataTooBig):
+        return Response({"code": "request_too_large", "detail": "The request body is too large."}, status=413)
+    if isinstance(exc, (OperationalError, InterfaceError)):
+        logger.warning("database unavailable: %s", type(exc).__name__)
+        return Response(DATABASE_UNAVAILABLE, status=503, headers={"Retry-After": "5"})
     response = drf_exception_handler(exc, context)
     if response is None:
-        logger.exception("unhandled API error", exc_info=exc)
-        return Response({"code": "server_error", "detail": "Something went wrong on our side."}, status=500)
+        logger.error("unhandled API error: %s", type(exc).__name__, exc_info=not isinstance(exc, DatabaseError))
+        return Response(SERVER_ERROR, status=500)
     detail = response.data.get("detail") if isinstance(response.data, dict) else None
     code = getattr(detail, "code", None) or getattr(exc, "default_code", "error")
     if detail is None:
@@ -63,10 +76,18 @@ def exception_handler(exc, context):
 
 
 def audio_response(clip) -> HttpResponse:
-    """The bytes of one clip with headers that keep them out of caches, files and other sites."""
-    with clip.audio.open("rb") as handle:
-        data = handle.read()
-    response = HttpResponse(data, content_type="audio/mpeg")
+    """The bytes of one clip with headers that keep them out of caches, files and other sites.
+
+    In x-accel mode the body is empty: the proxy serves the file from an internal-only
+    location after this permission-checked view said so.
+    """
+    if settings.AUDIO_DELIVERY == "x-accel":
+        response = HttpResponse(b"", content_type="audio/mpeg")
+        response["X-Accel-Redirect"] = settings.AUDIO_ACCEL_PREFIX + clip.audio.name
+        response["X-Accel-Buffering"] = "no"
+    else:
+        with clip.audio.open("rb") as handle:
+            response = HttpResponse(handle.read(), content_type="audio/mpeg")
     response["Content-Disposition"] = "inline"
     response["Cache-Control"] = "no-store, private"
     response["Pragma"] = "no-cache"

@@ -1,10 +1,15 @@
 """Server-rendered pages: thin, the work happens in services and the page's JS via the API."""
 
+import sys
+
 from django.conf import settings
+from django.core.exceptions import RequestDataTooBig
+from django.core.files.storage import default_storage
+from django.db import DatabaseError, InterfaceError, OperationalError, connection
 from django.contrib.auth import views as auth_views
 from django.contrib.auth.decorators import login_required
 from django.db import transaction
-from django.http import JsonResponse
+from django.http import HttpResponse, JsonResponse
 from django.shortcuts import redirect, render
 from django.templatetags.static import static
 from django.utils.decorators import method_decorator
@@ -76,4 +81,59 @@ def locked_out(request, original_response=None, credentials=None):
     else:
         response = render(request, "registration/locked_out.html", {"detail": detail}, status=429)
     response["Retry-After"] = str(int(settings.AXES_COOLOFF_TIME.total_seconds()))
+    return response
+
+
+def _is_api(request) -> bool:
+    return request.path.startswith("/api/")
+
+
+def not_found(request, exception=None):
+    if _is_api(request):
+        return JsonResponse({"code": "not_found", "detail": "Not found."}, status=404)
+    return render(request, "404.html", status=404)
+
+
+def bad_request(request, exception=None):
+    too_big = isinstance(exception, RequestDataTooBig)
+    if _is_api(request):
+        if too_big:
+            return JsonResponse({"code": "request_too_large", "detail": "The request body is too large."}, status=413)
+        return JsonResponse({"code": "bad_request", "detail": "The request could not be understood."}, status=400)
+    return render(request, "error.html", {"error": {"detail": "The request could not be understood."}},
+                  status=413 if too_big else 400)
+
+
+def server_error(request):
+    """Answer an unhandled error without details; a database outage is a 503, not a 500."""
+    exception = sys.exc_info()[1]
+    unavailable = isinstance(exception, (OperationalError, InterfaceError))
+    status = 503 if unavailable else 500
+    if _is_api(request):
+        from .api import DATABASE_UNAVAILABLE, SERVER_ERROR
+
+        response = JsonResponse(DATABASE_UNAVAILABLE if unavailable else SERVER_ERROR, status=status)
+    else:
+        response = render(request, "500.html", status=status) if not unavailable else HttpResponse(
+            "<!doctype html><title>Briefly unavailable</title><h1>Briefly unavailable</h1>"
+            "<p>Your saved work is safe. Please try again in a moment.</p>", status=503)
+    if unavailable:
+        response["Retry-After"] = "5"
+    return response
+
+
+def healthz(request):
+    """For load balancers: 200 when the database and the audio storage answer. Not audited."""
+    healthy = True
+    try:
+        with connection.cursor() as cursor:
+            cursor.execute("SELECT 1")
+    except DatabaseError:
+        healthy = False
+    try:
+        default_storage.exists("healthz-probe")
+    except Exception:  # noqa: BLE001 - any storage failure means unhealthy
+        healthy = False
+    response = JsonResponse({"status": "ok" if healthy else "unavailable"}, status=200 if healthy else 503)
+    response["Cache-Control"] = "no-store"
     return response
