@@ -8,6 +8,7 @@ from datetime import date, timedelta
 from functools import wraps
 from urllib.parse import urlencode
 
+from django.conf import settings
 from django.contrib.auth.views import redirect_to_login
 from django.shortcuts import redirect, render
 from django.utils import timezone
@@ -110,7 +111,7 @@ def anomalies(request):
     found = supervision.anomalies_review(supervisor=request.user)
     kinds = [(kind, title, [a for a in found if a.kind == kind]) for kind, title in supervision.ANOMALY_KINDS.items()]
     return render(request, "console/anomalies.html", {
-        "kinds": kinds, "found": found, "section": "anomalies", "window_days": supervision.settings.ANOMALY_WINDOW_DAYS,
+        "kinds": kinds, "found": found, "section": "anomalies", "window_days": settings.ANOMALY_WINDOW_DAYS,
     })
 
 
@@ -188,7 +189,7 @@ class AuditEventListView(SupervisorView):
         try:
             limit = int(request.query_params.get("limit") or supervision.PAGE_SIZE)
         except ValueError:
-            raise InvalidInput("limit is a number.", code="invalid_filters", fields={"limit": "A number."})
+            raise InvalidInput("limit is a number.", code="invalid_filters", fields={"limit": "A number."}) from None
         filters = supervision.audit_filters_parse(params=request.query_params)
         page = supervision.audit_search(supervisor=request.user, filters=filters,
                                         cursor=request.query_params.get("cursor"), limit=limit)
@@ -245,7 +246,7 @@ class EscalationAudioTokenView(SupervisorView):
     def post(self, request, escalation_id):
         token = supervision.escalation_audio_token_issue(supervisor=request.user, escalation_id=escalation_id,
                                                          session_key=request.session.session_key)
-        return Response({"token": token, "expires_in": supervision.settings.AUDIO_TOKEN_MAX_AGE},
+        return Response({"token": token, "expires_in": settings.AUDIO_TOKEN_MAX_AGE},
                         status=status.HTTP_201_CREATED)
 
 

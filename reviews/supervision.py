@@ -18,7 +18,7 @@ from django.conf import settings
 from django.contrib.auth import get_user_model
 from django.db import transaction
 from django.db.models import Count, Max, Min, Q, QuerySet
-from django.db.models.functions import ExtractHour, TruncDate
+from django.db.models.functions import ExtractHour
 from django.utils import timezone
 from django.utils.dateparse import parse_date, parse_datetime
 
@@ -370,45 +370,52 @@ def _play_after_lease(window: QuerySet) -> list[Anomaly]:
     # A play starts with a token request, so a refused token counts like a refused play.
     attempts = window.filter(action="access.denied", details__reason__in=["lease_ended", "withdrawn"],
                              details__attempted__in=["audio.play", "audio.token"])
-    groups = (attempts.values("actor_id", "actor_name", "clip_id").annotate(count=Count("id"))
-              .order_by("-count"))
+    groups: dict[tuple, list[int]] = defaultdict(list)
+    for event_id, *key in attempts.order_by("id").values_list("id", "actor_id", "actor_name", "clip_id"):
+        groups[tuple(key)].append(event_id)
     return [
-        Anomaly(kind="play_after_lease", actor_name=_who(g["actor_name"]), actor_id=g["actor_id"],
-                clip_id=g["clip_id"], count=g["count"],
-                summary=f"{_who(g['actor_name'])} tried to play a clip {g['count']} time(s) after the lease "
+        Anomaly(kind="play_after_lease", actor_name=_who(actor_name), actor_id=actor_id, clip_id=clip_id,
+                count=len(event_ids),
+                summary=f"{_who(actor_name)} tried to play a clip {len(event_ids)} time(s) after the lease "
                         f"ended or the clip was withdrawn.",
-                event_ids=_ids(attempts.filter(actor_id=g["actor_id"], clip_id=g["clip_id"])))
-        for g in groups
+                event_ids=tuple(event_ids[:ANOMALY_EVENT_IDS]))
+        for (actor_id, actor_name, clip_id), event_ids in sorted(groups.items(), key=lambda item: -len(item[1]))
     ]
 
 
-def _per_day(events: QuerySet, *keys: str) -> QuerySet:
-    return (events.annotate(day=TruncDate("at", tzinfo=console_time_zone())).values(*keys, "day")
-            .annotate(count=Count("id")).order_by("-day", "-count"))
+def _by_day(events: QuerySet, *keys: str) -> list[tuple[tuple, date, list[int]]]:
+    """Group events by ``keys`` and console day in one pass; busiest groups first within a day.
 
-
-def _day_filter(events: QuerySet, day: date) -> QuerySet:
-    start, end = day_bounds(day)
-    return events.filter(at__gte=start, at__lt=end)
+    One query for all groups (not one per group): a week of a busy trail can hold
+    hundreds of groups.
+    """
+    zone = console_time_zone()
+    groups: dict[tuple, list[int]] = defaultdict(list)
+    for event_id, at, *values in events.order_by("id").values_list("id", "at", *keys).iterator(chunk_size=5000):
+        groups[(tuple(values), at.astimezone(zone).date())].append(event_id)
+    ordered = sorted(groups.items(), key=lambda item: (item[0][1], len(item[1])), reverse=True)
+    return [(values, day, event_ids) for (values, day), event_ids in ordered]
 
 
 def _denied_attempts(window: QuerySet) -> list[Anomaly]:
     limit = settings.ANOMALY_DENIED_ATTEMPTS
-    denied = window.filter(action="access.denied")
     found = []
-    for g in _per_day(denied.filter(actor_id__isnull=False), "actor_id", "actor_name").filter(count__gte=limit):
-        found.append(Anomaly(
-            kind="denied_attempts", actor_name=g["actor_name"], actor_id=g["actor_id"], day=g["day"],
-            count=g["count"], summary=f"{g['actor_name']} was refused {g['count']} times on {g['day']}.",
-            event_ids=_ids(_day_filter(denied.filter(actor_id=g["actor_id"]), g["day"]))))
+    denied = window.filter(action="access.denied")
+    for (actor_id, actor_name), day, event_ids in _by_day(denied.filter(actor_id__isnull=False), "actor_id",
+                                                           "actor_name"):
+        if len(event_ids) >= limit:
+            found.append(Anomaly(
+                kind="denied_attempts", actor_name=actor_name, actor_id=actor_id, day=day, count=len(event_ids),
+                summary=f"{actor_name} was refused {len(event_ids)} times on {day}.",
+                event_ids=tuple(event_ids[:ANOMALY_EVENT_IDS])))
     # Nobody signed in: the address is all there is to group by.
-    for g in _per_day(denied.filter(actor_id__isnull=True), "client_ip").filter(count__gte=limit):
-        who = _who("", g["client_ip"])
-        found.append(Anomaly(
-            kind="denied_attempts", actor_name=who, day=g["day"], count=g["count"],
-            summary=f"Requests without sign-in from {g['client_ip'] or 'an unknown address'} were refused "
-                    f"{g['count']} times on {g['day']}.",
-            event_ids=_ids(_day_filter(denied.filter(actor_id__isnull=True, client_ip=g["client_ip"]), g["day"]))))
+    for (client_ip,), day, event_ids in _by_day(denied.filter(actor_id__isnull=True), "client_ip"):
+        if len(event_ids) >= limit:
+            found.append(Anomaly(
+                kind="denied_attempts", actor_name=_who("", client_ip), day=day, count=len(event_ids),
+                summary=f"Requests without sign-in from {client_ip or 'an unknown address'} were refused "
+                        f"{len(event_ids)} times on {day}.",
+                event_ids=tuple(event_ids[:ANOMALY_EVENT_IDS])))
     return found
 
 
@@ -417,17 +424,19 @@ def _failed_logins(window: QuerySet) -> list[Anomaly]:
     failed = window.filter(action="auth.login_failed")
     found = []
     # actor_name is set only when the account exists (a mistyped name may be a password).
-    for g in _per_day(failed.exclude(actor_name=""), "actor_name").filter(count__gte=limit):
-        found.append(Anomaly(
-            kind="failed_logins", actor_name=g["actor_name"], day=g["day"], count=g["count"],
-            summary=f"{g['count']} failed sign-ins to {g['actor_name']}'s account on {g['day']}.",
-            event_ids=_ids(_day_filter(failed.filter(actor_name=g["actor_name"]), g["day"]))))
-    for g in _per_day(failed.filter(actor_name=""), "client_ip").filter(count__gte=limit):
-        found.append(Anomaly(
-            kind="failed_logins", actor_name=_who("", g["client_ip"]), day=g["day"], count=g["count"],
-            summary=f"{g['count']} failed sign-ins to unknown accounts from {g['client_ip'] or 'an unknown address'}"
-                    f" on {g['day']}.",
-            event_ids=_ids(_day_filter(failed.filter(actor_name="", client_ip=g["client_ip"]), g["day"]))))
+    for (actor_name,), day, event_ids in _by_day(failed.exclude(actor_name=""), "actor_name"):
+        if len(event_ids) >= limit:
+            found.append(Anomaly(
+                kind="failed_logins", actor_name=actor_name, day=day, count=len(event_ids),
+                summary=f"{len(event_ids)} failed sign-ins to {actor_name}'s account on {day}.",
+                event_ids=tuple(event_ids[:ANOMALY_EVENT_IDS])))
+    for (client_ip,), day, event_ids in _by_day(failed.filter(actor_name=""), "client_ip"):
+        if len(event_ids) >= limit:
+            found.append(Anomaly(
+                kind="failed_logins", actor_name=_who("", client_ip), day=day, count=len(event_ids),
+                summary=f"{len(event_ids)} failed sign-ins to unknown accounts from "
+                        f"{client_ip or 'an unknown address'} on {day}.",
+                event_ids=tuple(event_ids[:ANOMALY_EVENT_IDS])))
     return found
 
 
@@ -473,12 +482,11 @@ def _off_hours(window: QuerySet) -> list[Anomaly]:
     events = (window.filter(actor_id__isnull=False).exclude(role__in=["service", "anonymous"])
               .annotate(hour=hour).filter(outside))
     return [
-        Anomaly(kind="off_hours", actor_name=g["actor_name"], actor_id=g["actor_id"], day=g["day"],
-                count=g["count"],
-                summary=f"{g['actor_name']} was active outside {start:02d}:00-{end:02d}:00 on {g['day']} "
-                        f"({g['count']} events).",
-                event_ids=_ids(_day_filter(events.filter(actor_id=g["actor_id"]), g["day"])))
-        for g in _per_day(events, "actor_id", "actor_name")
+        Anomaly(kind="off_hours", actor_name=actor_name, actor_id=actor_id, day=day, count=len(event_ids),
+                summary=f"{actor_name} was active outside {start:02d}:00-{end:02d}:00 on {day} "
+                        f"({len(event_ids)} events).",
+                event_ids=tuple(event_ids[:ANOMALY_EVENT_IDS]))
+        for (actor_id, actor_name), day, event_ids in _by_day(events, "actor_id", "actor_name")
     ]
 
 

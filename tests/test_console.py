@@ -16,7 +16,7 @@ from rest_framework.test import APIClient
 from reviews import services, supervision
 from reviews.audit import audit_record
 from reviews.models import AuditEvent, AuditVerification, Clip, Escalation
-from tests.conftest import PASSWORD, make_user, session_client
+from tests.conftest import make_user, session_client
 
 UTC = dt_timezone.utc
 DAY = datetime(2026, 11, 20, 10, 0, tzinfo=UTC)  # a Friday
