@@ -47,6 +47,11 @@ test: system-test-deps $(VENV)/.test-deps
 	tests/tools/with_postgres.sh $(PY) -m pytest $(PYTEST_ARGS); rc=$$?; \
 	if [ $$rc -eq 5 ]; then echo "No tests ran: failing." >&2; exit 1; fi; exit $$rc
 
+# Schemathesis against /api/v1/schema/ on a live gunicorn (see tests/tools/contract.py).
+.PHONY: contract
+contract: system-test-deps $(VENV)/.test-deps
+	tests/tools/with_postgres.sh $(PY) tests/tools/contract.py
+
 clean:
 	rm -rf $(VENV) var
 

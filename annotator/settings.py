@@ -228,6 +228,9 @@ SESSION_COOKIE_AGE = SESSION_IDLE_SECONDS
 SESSION_ABSOLUTE_SECONDS = env_int("SESSION_ABSOLUTE_SECONDS", 12 * 3600)
 SESSION_EXPIRE_AT_BROWSER_CLOSE = True
 CSRF_COOKIE_SAMESITE = "Lax"
+# The CSRF secret lives in the session, not in a cookie of its own: one cookie carries the
+# whole browser identity (pages read the token from the page, scripts from the login answer).
+CSRF_USE_SESSIONS = True
 X_FRAME_OPTIONS = "DENY"
 SECURE_CONTENT_TYPE_NOSNIFF = True
 # "same-origin", not "no-referrer": with no-referrer browsers send "Origin: null" on
@@ -251,6 +254,15 @@ SPECTACULAR_SETTINGS = {
     "SERVE_INCLUDE_SCHEMA": False,
     "COMPONENT_SPLIT_REQUEST": True,
     "SCHEMA_PATH_PREFIX": "/api/v1",
+    # Each operation names the one way in that works for it (reviews/schema.py).
+    "APPEND_COMPONENTS": {"securitySchemes": {
+        "cookieAuth": {"type": "apiKey", "in": "cookie", "name": "sessionid",
+                       "description": "Browser session from /accounts/login/ or POST /api/v1/auth/login/; "
+                                      "unsafe methods also need the X-CSRFToken header (the login answer "
+                                      "gives it)."},
+        "serviceToken": {"type": "apiKey", "in": "header", "name": "Authorization",
+                         "description": "Ingest services: `Token <key>`."},
+    }},
 }
 
 # --- Lockout (django-axes): 5 failures per username and address, 15 minutes off ------

@@ -1,9 +1,12 @@
 from django.contrib import admin
 from django.urls import include, path
 
+from drf_spectacular.views import SpectacularAPIView
+
 from reviews import api, console_urls, views
 
 api_v1 = [
+    path("api/v1/schema/", SpectacularAPIView.as_view(), name="api-schema"),
     path("api/v1/auth/login/", api.LoginView.as_view(), name="api-login"),
     path("api/v1/auth/logout/", api.LogoutView.as_view(), name="api-logout"),
     path("api/v1/clips/", api.ClipIngestView.as_view(), name="api-clip-ingest"),

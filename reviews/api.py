@@ -4,6 +4,7 @@ import logging
 
 from django.conf import settings
 from django.core.exceptions import RequestDataTooBig
+from django.middleware.csrf import get_token
 from django.db import DatabaseError, InterfaceError, OperationalError
 from django.http import Http404, HttpResponse
 from django.utils import timezone
@@ -97,6 +98,33 @@ def audio_response(clip) -> HttpResponse:
     return response
 
 
+class StrictCharField(serializers.CharField):
+    """Text only: DRF's CharField would turn 0 or 1.5 into "0" and "1.5"."""
+
+    def to_internal_value(self, data):
+        if not isinstance(data, str):
+            self.fail("invalid")
+        return super().to_internal_value(data)
+
+
+class StrictIntegerField(serializers.IntegerField):
+    """A JSON integer, not "3" or 3.0 or true."""
+
+    def to_internal_value(self, data):
+        if isinstance(data, bool) or not isinstance(data, int):
+            self.fail("invalid")
+        return super().to_internal_value(data)
+
+
+class StrictBooleanField(serializers.BooleanField):
+    """A JSON boolean, not "yes" or 1."""
+
+    def to_internal_value(self, data):
+        if not isinstance(data, bool):
+            self.fail("invalid")
+        return data
+
+
 class ReviewerView(APIView):
     permission_classes = [IsReviewer]
 
@@ -110,9 +138,9 @@ class ReviewerView(APIView):
 
 
 class LoginSerializer(serializers.Serializer):
-    username = serializers.CharField(max_length=150)
-    password = serializers.CharField(max_length=256, trim_whitespace=False)
-    otp_token = serializers.CharField(max_length=12, required=False, allow_blank=True, default="")
+    username = StrictCharField(max_length=150)
+    password = StrictCharField(max_length=256, trim_whitespace=False)
+    otp_token = StrictCharField(max_length=12, required=False, allow_blank=True, default="")
 
 
 class LoginView(APIView):
@@ -137,7 +165,9 @@ class LoginView(APIView):
             request._request.session.flush()  # this session only; the user's others stay
             return Response({"code": "mfa_invalid", "detail": "A valid authenticator code is required."},
                             status=401)
-        return Response({"username": user.get_username(), "role": actor_role(user)})
+        # Scripts send this back as X-CSRFToken on unsafe methods, like the pages do.
+        return Response({"username": user.get_username(), "role": actor_role(user),
+                         "csrf_token": get_token(request._request)})
 
 
 class LogoutView(APIView):
@@ -200,7 +230,7 @@ def assignment_payload(assignment, progress: dict | None = None) -> dict:
 
 
 class NextSerializer(serializers.Serializer):
-    another = serializers.BooleanField(required=False, default=False)
+    another = StrictBooleanField(required=False, default=False)
 
 
 class AssignmentNextView(ReviewerView):
@@ -254,9 +284,9 @@ class AudioView(ReviewerView):
 
 
 class DraftSerializer(serializers.Serializer):
-    text = serializers.CharField(allow_blank=True, trim_whitespace=False, max_length=services.MAX_TEXT)
+    text = StrictCharField(allow_blank=True, trim_whitespace=False, max_length=services.MAX_TEXT)
     labels = serializers.JSONField(required=False, default=dict)
-    version = serializers.IntegerField(min_value=0)
+    version = StrictIntegerField(min_value=0)
 
 
 class DraftView(ReviewerView):
@@ -271,7 +301,7 @@ class DraftView(ReviewerView):
 
 
 class SubmitSerializer(serializers.Serializer):
-    text = serializers.CharField(allow_blank=True, trim_whitespace=False, max_length=services.MAX_TEXT)
+    text = StrictCharField(allow_blank=True, trim_whitespace=False, max_length=services.MAX_TEXT)
     labels = serializers.JSONField(required=False, default=dict)
 
 
@@ -292,7 +322,7 @@ class SubmitView(ReviewerView):
 
 
 class SkipSerializer(serializers.Serializer):
-    reason = serializers.CharField(max_length=services.MAX_REASON)
+    reason = StrictCharField(max_length=services.MAX_REASON)
 
 
 class SkipView(ReviewerView):
@@ -322,7 +352,7 @@ class FlagView(ReviewerView):
 
 
 class SubjectSerializer(serializers.Serializer):
-    account_id = serializers.CharField(max_length=128)
+    account_id = StrictCharField(max_length=128)
 
 
 class SubjectView(APIView):

@@ -6,4 +6,4 @@ class ReviewsConfig(AppConfig):
     default_auto_field = "django.db.models.BigAutoField"
 
     def ready(self):
-        from . import signals  # noqa: F401 - connects the audit receivers
+        from . import schema, signals  # noqa: F401 - the OpenAPI annotations; the audit receivers

@@ -18,8 +18,8 @@ from rest_framework import serializers, status
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
-from . import supervision
-from .api import audio_response
+from . import permissions, supervision
+from .api import StrictCharField, audio_response
 from .audit import audit_denied
 from .errors import InvalidInput, NotFoundDenied
 from .models import Escalation
@@ -37,7 +37,7 @@ def supervisor_page(view):
             audit_denied(actor=None, attempted=CONSOLE_ATTEMPT, object_type="page", object_id=request.path[:64],
                          reason="anonymous")
             return redirect_to_login(request.get_full_path())
-        if not supervision.supervisor_verified(request.user):
+        if not permissions.supervisor_verified(request.user):
             raise NotFoundDenied(object_type="page", object_id=request.path[:64], attempted=CONSOLE_ATTEMPT,
                                  reason="not_supervisor")
         with timezone.override(supervision.console_time_zone()):
@@ -226,7 +226,7 @@ class EscalationTakeView(SupervisorView):
 
 
 class CloseSerializer(serializers.Serializer):
-    action_taken = serializers.CharField(max_length=supervision.MAX_ACTION_TAKEN)
+    action_taken = StrictCharField(max_length=supervision.MAX_ACTION_TAKEN)
 
 
 class EscalationCloseView(SupervisorView):

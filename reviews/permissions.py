@@ -128,12 +128,20 @@ class IsSupervisor(permissions.BasePermission):
     """A signed-in supervisor with a verified second factor."""
 
     def has_permission(self, request, view):
-        return request.auth is None and user_in_group(request.user, SUPERVISOR) and _second_factor_ok(request)
+        return request.auth is None and supervisor_verified(request.user)
+
+
+def second_factor_ok(user) -> bool:
+    return not mfa_required(user) or (hasattr(user, "is_verified") and user.is_verified())
 
 
 def _second_factor_ok(request) -> bool:
-    user = request.user
-    return not mfa_required(user) or (hasattr(user, "is_verified") and user.is_verified())
+    return second_factor_ok(request.user)
+
+
+def supervisor_verified(user) -> bool:
+    """The console is for the supervisor role with, as for every supervisor, a verified second factor."""
+    return user_in_group(user, SUPERVISOR) and second_factor_ok(user)
 
 
 def clip_access_grant(user, clip: Clip) -> None:

@@ -53,14 +53,6 @@ def console_time_zone() -> ZoneInfo:
     return ZoneInfo(settings.QUOTA_TIME_ZONE)
 
 
-def supervisor_verified(user) -> bool:
-    """Return whether the user may use the console: the supervisor role and, as for every
-    supervisor, a verified second factor."""
-    return permissions.user_in_group(user, permissions.SUPERVISOR) and (
-        not permissions.mfa_required(user) or (hasattr(user, "is_verified") and user.is_verified())
-    )
-
-
 def day_bounds(day: date) -> tuple[datetime, datetime]:
     """Return the first instant of a console day and of the next (DST-safe)."""
     zone = console_time_zone()

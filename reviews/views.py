@@ -29,6 +29,8 @@ def favicon(request):
 def home(request):
     if permissions.user_in_group(request.user, permissions.REVIEWER):
         return redirect("workspace")
+    if permissions.user_in_group(request.user, permissions.SUPERVISOR):
+        return redirect("console-home")
     if request.user.is_staff:
         return redirect("admin:index")
     return render(request, "reviews/home.html")

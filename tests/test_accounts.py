@@ -92,7 +92,9 @@ def test_supervisor_must_confirm_a_second_factor_on_pages_and_api(sam):
         assert browser.post("/accounts/mfa/?next=/", {"token": code}).status_code == 302
     assert TOTPDevice.objects.get(user=sam).confirmed
     assert events("auth.mfa")[-1].outcome == "allowed"
-    assert browser.get("/").status_code == 200
+    home = browser.get("/")
+    assert home.status_code == 302 and home["Location"] == "/console/"
+    assert browser.get("/console/").status_code == 200
     # A supervisor is not a reviewer: now the API answers as it would for any non-reviewer.
     assert browser.get("/api/v1/me/progress/").status_code == 404
 
@@ -113,7 +115,9 @@ def test_api_login_asks_supervisors_for_the_code(sam):
     assert "_auth_user_id" not in client.session
     ok = client.post("/api/v1/auth/login/", {"username": "sam", "password": PASSWORD, "otp_token": totp_now(sam)},
                      format="json")
-    assert ok.status_code == 200 and ok.json() == {"username": "sam", "role": "supervisor"}
+    assert ok.status_code == 200 and {k: ok.json()[k] for k in ("username", "role")} == {
+        "username": "sam", "role": "supervisor"}
+    assert ok.json()["csrf_token"]
 
 
 def test_reviewers_need_the_second_factor_only_where_the_project_says_so(project, alice):

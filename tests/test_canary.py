@@ -61,7 +61,7 @@ def test_planted_identifiers_appear_nowhere(project, ingest_client, alice, _isol
         page = browser.get("/workspace/")
         assert page.status_code == 200
         responses.append(page.content)
-        csrf = browser.cookies["csrftoken"].value
+        csrf = page.context["csrf_token"]
         headers = {"HTTP_X_CSRFTOKEN": csrf}
         leased = browser.post("/api/v1/assignments/next/", **headers)
         assert leased.status_code == 201
