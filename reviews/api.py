@@ -87,8 +87,12 @@ def audio_response(clip) -> HttpResponse:
         response["X-Accel-Redirect"] = settings.AUDIO_ACCEL_PREFIX + clip.audio.name
         response["X-Accel-Buffering"] = "no"
     else:
-        with clip.audio.open("rb") as handle:
-            response = HttpResponse(handle.read(), content_type="audio/mpeg")
+        try:
+            with clip.audio.open("rb") as handle:
+                response = HttpResponse(handle.read(), content_type="audio/mpeg")
+        except (FileNotFoundError, ValueError) as exc:  # purged by retention, or lost from storage
+            raise DomainError("This clip's audio is no longer available.", code="audio_unavailable",
+                              status=410) from exc
     response["Content-Disposition"] = "inline"
     response["Cache-Control"] = "no-store, private"
     response["Pragma"] = "no-cache"

@@ -8,7 +8,7 @@ from dataclasses import dataclass
 from django.db import connection, transaction
 from django.utils import timezone
 
-from .models import AuditEvent
+from .models import AuditEvent, ServiceToken
 
 GENESIS_HASH = "0" * 64
 # Arbitrary constant naming the PostgreSQL advisory lock that serializes chain appends.
@@ -31,6 +31,10 @@ def request_context_set(context: RequestContext) -> contextvars.Token:
     return _request_context.set(context)
 
 
+def request_id_current() -> str:
+    return _request_context.get().request_id
+
+
 def request_context_reset(token: contextvars.Token) -> None:
     _request_context.reset(token)
 
@@ -42,13 +46,16 @@ def actor_role(user) -> str:
     cached = getattr(user, "_audit_role", None)
     if cached:
         return cached
-    if hasattr(user, "service_token") and user.service_token is not None:
-        role = "service"
-    elif user.is_staff or user.is_superuser:
+    from .permissions import REVIEWER, SUPERVISOR, user_in_group  # permissions imports audit's neighbours
+
+    if user.is_staff or user.is_superuser:
         role = "admin"
+    elif user_in_group(user, SUPERVISOR):
+        role = "supervisor"
+    elif user_in_group(user, REVIEWER):
+        role = "reviewer"
     else:
-        names = set(user.groups.values_list("name", flat=True))
-        role = "supervisor" if "supervisor" in names else "reviewer" if "reviewer" in names else "none"
+        role = "service" if ServiceToken.objects.filter(user=user).exists() else "none"
     user._audit_role = role
     return role
 

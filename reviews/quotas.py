@@ -10,6 +10,7 @@ from zoneinfo import ZoneInfo
 from django.conf import settings
 from django.db.models import F
 
+from .audit import request_id_current
 from .errors import QuotaExceeded
 from .models import Assignment, QuotaCounter, QuotaDefaults, ReviewerQuota
 
@@ -25,14 +26,23 @@ class Limits:
 
 
 def limits_for(reviewer) -> Limits:
-    """Resolve a reviewer's limits: their own value where set, else the default."""
+    """Resolve a reviewer's limits: their own value where set, else the default.
+
+    Read afresh on every request (a change applies to the next one), once per request.
+    """
+    request_id = request_id_current()
+    cached = getattr(reviewer, "_quota_limits", None)
+    if request_id and cached and cached[0] == request_id:
+        return cached[1]
     defaults = QuotaDefaults.objects.order_by("pk").first() or QuotaDefaults()
     own = ReviewerQuota.objects.filter(reviewer=reviewer).first()
     values = {}
     for field in fields(Limits):
         mine = getattr(own, field.name, None) if own else None
         values[field.name] = mine if mine is not None else getattr(defaults, field.name)
-    return Limits(**values)
+    limits = Limits(**values)
+    reviewer._quota_limits = (request_id, limits)
+    return limits
 
 
 def _zone() -> ZoneInfo:

@@ -29,7 +29,7 @@ class ErrorSerializer(serializers.Serializer):
 
 def errors(*statuses: int) -> dict:
     described = {
-        400: "Invalid input.", 401: "Not signed in, or a bad service token.",
+        400: "Invalid input.", 401: "Not signed in, or a bad service token.", 410: "The audio is gone.",
         404: "Not found, or not yours (the same answer for both).", 409: "Stale version, or the lease ended.",
         413: "The request is too large.", 415: "Unsupported media type or audio.", 422: "Audio refused.",
         429: "A quota or the sign-in lockout applies.", 503: "The database is briefly unavailable.",
@@ -222,7 +222,7 @@ def _annotate():
     extend_schema_view(post=extend_schema(summary="A fresh one-play audio token", request=None, responses={
         201: AudioTokenSerializer, **errors(409, 429, *COMMON)}, auth=SESSION))(api.AudioTokenView)
     extend_schema_view(get=extend_schema(summary="The clip's audio", parameters=[AUDIO_TOKEN_HEADER], responses={
-        200: AUDIO, **errors(429, *COMMON)}, auth=SESSION))(api.AudioView)
+        200: AUDIO, **errors(410, 429, *COMMON)}, auth=SESSION))(api.AudioView)
     extend_schema_view(put=extend_schema(summary="Autosave a draft (optimistic version)", request=api.DraftSerializer,
                                          responses={200: DraftSavedSerializer, **errors(400, 409, *COMMON)},
                                          auth=SESSION))(api.DraftView)
@@ -255,7 +255,7 @@ def _annotate():
     extend_schema_view(post=extend_schema(summary="Audio token for an escalated clip", request=None, responses={
         201: AudioTokenSerializer, **errors(409, *COMMON)}, auth=SESSION))(console.EscalationAudioTokenView)
     extend_schema_view(get=extend_schema(summary="An escalated clip's audio", parameters=[AUDIO_TOKEN_HEADER],
-                                         responses={200: AUDIO, **errors(*COMMON)},
+                                         responses={200: AUDIO, **errors(410, *COMMON)},
                                          auth=SESSION))(console.EscalationAudioView)
 
 

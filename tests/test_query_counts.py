@@ -1,0 +1,83 @@
+"""Every endpoint runs the same number of queries however many clips, assignments and events exist."""
+
+from django.db import connection
+from django.test.utils import CaptureQueriesContext
+
+from reviews.audit import audit_record
+from reviews.models import Assignment, Clip
+from tests.conftest import make_user, session_client
+
+
+def fake_clips(project, count, start=0):
+    Clip.objects.bulk_create([
+        Clip(project=project, recorded_on="2026-11-20", locale="en-US", duration_ms=1000,
+             audio=f"clips/fake-{i}.mp3", peaks=[]) for i in range(start, start + count)])
+
+
+def grow(project, ingest_user):
+    """Add lots of everything the endpoints could accidentally scale with."""
+    fake_clips(project, 300, start=1000)
+    # Queued behind the real clips, so the measured rounds play real audio.
+    from datetime import timedelta
+
+    from django.utils import timezone
+    Clip.objects.filter(audio__startswith="clips/fake-").update(ingested_at=timezone.now() + timedelta(days=1))
+    others = [make_user(f"other{i}", "reviewer") for i in range(20)]
+    project.members.add(*others)
+    clips = list(Clip.objects.filter(status="open")[:20])
+    Assignment.objects.bulk_create([
+        Assignment(clip=clip, reviewer=other, status="submitted", leased_at="2026-11-20T10:00:00Z",
+                   lease_expires_at="2026-11-20T10:10:00Z") for clip, other in zip(clips, others)])
+    for i in range(300):
+        audit_record(actor=others[i % 20], action="draft.save", object_type="assignment", object_id=str(i))
+
+
+def one_round(client, assignment_id=None) -> dict:
+    counts = {}
+
+    def measure(name, call):
+        with CaptureQueriesContext(connection) as queries:
+            response = call()
+        assert response.status_code < 400, (name, response.status_code, response.content[:200])
+        counts[name] = len(queries)
+        return response
+
+    assignment = measure("next", lambda: client.post("/api/v1/assignments/next/")).json()
+    url = f"/api/v1/assignments/{assignment['id']}/"
+    measure("detail", lambda: client.get(url))
+    measure("progress", lambda: client.get("/api/v1/me/progress/"))
+    token = measure("audio-token", lambda: client.post(url + "audio-token/")).json()["token"]
+    measure("audio", lambda: client.get(url + "audio/", HTTP_X_AUDIO_TOKEN=token))
+    measure("draft", lambda: client.put(url + "draft/", {"text": "a", "labels": {}, "version": 0}, format="json"))
+    measure("submit", lambda: client.post(url + "submit/", {"text": "a", "labels": {"speaker": ["adult"]}},
+                                          format="json"))
+    second = client.post("/api/v1/assignments/next/").json()
+    measure("skip", lambda: client.post(f"/api/v1/assignments/{second['id']}/skip/", {"reason": "r"},
+                                        format="json"))
+    third = client.post("/api/v1/assignments/next/").json()
+    measure("flag", lambda: client.post(f"/api/v1/assignments/{third['id']}/flag/", {"reason": "r"},
+                                        format="json"))
+    return counts
+
+
+def supervisor_round(client) -> dict:
+    counts = {}
+    for name, path in (("audit-events", "/api/v1/audit-events/?limit=20"), ("escalations", "/api/v1/escalations/")):
+        with CaptureQueriesContext(connection) as queries:
+            assert client.get(path).status_code == 200
+        counts[name] = len(queries)
+    return counts
+
+
+def test_query_counts_do_not_grow_with_the_data(project, ingest, alice, bob, sam, ingest_user):
+    ingest(6)
+    one_round(session_client(alice))  # warm-up: first-use lookups (content types, permission ids)
+    small = one_round(session_client(alice))
+    small_supervisor = supervisor_round(session_client(sam))
+    grow(project, ingest_user)
+    ingest(3, account_id="ACCT-2")
+    large = one_round(session_client(alice))
+    large_supervisor = supervisor_round(session_client(sam))
+    assert small == large, (small, large)
+    assert small_supervisor == large_supervisor
+    print("\nqueries per request:", {**large, **large_supervisor})
