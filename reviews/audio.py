@@ -11,8 +11,11 @@ import random
 import subprocess
 from dataclasses import dataclass
 
+import numpy as np
 from django.conf import settings
 from pydub import AudioSegment
+
+from . import disguise
 
 # Audio codecs we accept at ingest. Anything else (video, images, odd codecs) is
 # refused before decoding.
@@ -95,16 +98,31 @@ def audio_decode(data: bytes, *, audio_filter: str | None = None) -> AudioSegmen
 def pitch_factor_draw(rng: random.Random) -> float:
     """Draw a pitch factor from the configured range, outside the no-change band."""
     low, high = settings.DISGUISE_PITCH_RANGE
-    band = settings.DISGUISE_PITCH_DEAD_BAND
-    while True:
-        factor = rng.uniform(low, high)
-        if abs(factor - 1.0) >= band:
-            return factor
+    return disguise.pitch_factor_draw(rng, low, high, settings.DISGUISE_PITCH_DEAD_BAND)
 
 
-def disguise_filter(rng: random.Random) -> str:
-    """Return the ffmpeg filter that shifts pitch by a fresh random factor, tempo kept."""
-    return f"rubberband=pitch={pitch_factor_draw(rng):.4f}"
+def disguise_preset(name: str | None) -> disguise.Preset:
+    """Return the named disguise preset (None: the configured default); unknown names raise ValueError."""
+    name = settings.DISGUISE_PRESET if name is None else name
+    try:
+        return disguise.PRESETS[name]
+    except KeyError:
+        raise ValueError(f"Unknown disguise preset {name!r}.") from None
+
+
+def audio_disguise_decode(data: bytes, preset: disguise.Preset, rng: random.Random) -> AudioSegment:
+    """Decode through the preset's ffmpeg filter, then apply its sample transform.
+
+    The parameters are drawn here and dropped on return: never stored, logged or returned.
+    """
+    params = preset.draw(rng)
+    segment = audio_decode(data, audio_filter=preset.ffmpeg_filter(params))
+    if preset.transform is None or not segment.raw_data:
+        return segment
+    samples = np.frombuffer(segment.raw_data, dtype=np.int16).astype(np.float32) / 32768.0
+    changed = preset.transform(samples, segment.frame_rate, params)
+    pcm = np.clip(np.round(changed * 32767.0), -32768, 32767).astype("<i2")
+    return AudioSegment(data=pcm.tobytes(), sample_width=2, frame_rate=segment.frame_rate, channels=1)
 
 
 def loudness_normalize(segment: AudioSegment) -> AudioSegment:
@@ -145,11 +163,14 @@ def audio_encode(segment: AudioSegment) -> bytes:
     return result.stdout
 
 
-def clip_audio_process(data: bytes, *, rng: random.Random | None = None) -> ProcessedAudio:
+def clip_audio_process(data: bytes, *, rng: random.Random | None = None,
+                       preset: str | None = None) -> ProcessedAudio:
     """Validate an upload and return its disguised, normalized, re-encoded audio.
 
-    The pitch factor is drawn here and forgotten: it is never returned or stored.
+    ``preset`` names an entry of ``reviews.disguise.PRESETS`` (None: settings.DISGUISE_PRESET).
+    The disguise parameters are drawn here and forgotten: never returned or stored.
     """
+    chosen = disguise_preset(preset)
     if not data:
         raise AudioRejected("empty_audio", "The audio file is empty.")
     if len(data) > settings.INGEST_MAX_BYTES:
@@ -159,9 +180,9 @@ def clip_audio_process(data: bytes, *, rng: random.Random | None = None) -> Proc
     if info["declared_seconds"] is not None and info["declared_seconds"] > max_seconds + 0.05:
         raise AudioRejected("audio_too_long", f"The audio is longer than {max_seconds:g} seconds.")
 
-    # Decode and disguise in one ffmpeg run; the undisguised PCM never exists here.
+    # Decode and disguise in one ffmpeg run (plus the preset's sample transform, if any).
     rng = rng or random.SystemRandom()
-    disguised = audio_decode(data, audio_filter=disguise_filter(rng))
+    disguised = audio_disguise_decode(data, chosen, rng)
     seconds = len(disguised) / 1000.0
     if seconds > max_seconds + 0.05:
         raise AudioRejected("audio_too_long", f"The audio is longer than {max_seconds:g} seconds.")

@@ -1,0 +1,362 @@
+"""Privacy benchmark of the voice-disguise presets: linkage, intelligibility, speed.
+
+Every clip goes through the app's real ingest function (``reviews.audio.
+clip_audio_process``: ffprobe, ffmpeg decode + disguise, loudness, MP3) and is then
+decoded again, as a reviewer would hear it. For each preset it prints:
+
+- speaker-verification EER (Resemblyzer, cosine scoring) for three attackers:
+  ignorant (original enrollment vs disguised trial), lazy-informed (enrollment and
+  trial both disguised, independent draws) and informed (knows the algorithm and the
+  parameter ranges: the best of a forward grid, which disguises the enrollment with
+  every grid point and keeps the best-matching score, and a normalization attack,
+  which moves every clip to the same median pitch and flattens its long-term
+  spectrum);
+- word error rate (pocketsphinx en-us, jiwer) on the flite voices;
+- speed: audio seconds per CPU second of the disguise (marginal over ingest without
+  disguise) and of the whole ingest.
+
+Run it with ``make bench-privacy`` (see docs/privacy-benchmark.md).
+"""
+
+import argparse
+import io
+import itertools
+import json
+import math
+import os
+import random
+import resource
+import subprocess
+import sys
+import time
+import wave
+from dataclasses import replace
+from pathlib import Path
+
+import numpy as np
+
+ROOT = Path(__file__).resolve().parents[3]
+OUT = ROOT / "tests" / "bench" / "out"
+sys.path.insert(0, str(ROOT))
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+# Only settings are needed (reviews.audio reads them lazily), not the app registry,
+# so the benchmark does not depend on the web stack's optional apps.
+os.environ.setdefault("DJANGO_SETTINGS_MODULE", "annotator.settings")
+
+from corpus import corpus_build  # noqa: E402
+from reviews import audio, disguise  # noqa: E402
+
+RATE = 16000
+GRID_BUDGET = 16  # forward-grid points per preset (per speaker enrollment)
+NORMALIZED_PITCH_HZ = 140.0
+SEED = "bench-privacy-1"
+
+# Reference row: the same ingest path with no disguise at all.
+IDENTITY = disguise.Preset(name="none", description="No disguise (reference).", draw=lambda rng: {})
+
+
+# --- Audio helpers (the benchmark may call ffmpeg itself; the app may not) -----
+
+def wav_bytes(samples: np.ndarray, rate: int = RATE) -> bytes:
+    buffer = io.BytesIO()
+    with wave.open(buffer, "wb") as out:
+        out.setnchannels(1)
+        out.setsampwidth(2)
+        out.setframerate(rate)
+        out.writeframes(np.clip(np.round(samples * 32767), -32768, 32767).astype("<i2").tobytes())
+    return buffer.getvalue()
+
+
+def decode(data: bytes, audio_filter: str | None = None) -> np.ndarray:
+    args = ["ffmpeg", "-v", "error", "-i", "pipe:0", "-ac", "1", "-ar", str(RATE)]
+    if audio_filter:
+        args += ["-af", audio_filter]
+    raw = subprocess.run(args + ["-f", "s16le", "pipe:1"], input=data, capture_output=True, check=True,
+                         timeout=120).stdout
+    return np.frombuffer(raw, dtype="<i2").astype(np.float32) / 32768.0
+
+
+def cpu_seconds() -> float:
+    own = resource.getrusage(resource.RUSAGE_SELF)
+    children = resource.getrusage(resource.RUSAGE_CHILDREN)
+    return own.ru_utime + own.ru_stime + children.ru_utime + children.ru_stime
+
+
+def median_pitch(samples: np.ndarray) -> float | None:
+    """Median F0 of voiced 40 ms frames by normalized autocorrelation (60-450 Hz)."""
+    size, hop = int(0.04 * RATE), int(0.01 * RATE)
+    if len(samples) < size:
+        return None
+    frames = np.lib.stride_tricks.sliding_window_view(samples.astype(np.float64), size)[::hop]
+    frames = frames - frames.mean(axis=1, keepdims=True)
+    energy = np.sum(frames**2, axis=1)
+    frames = frames[energy > 0.05 * energy.max()]
+    spectrum = np.fft.rfft(frames, n=2 * size, axis=1)
+    corr = np.fft.irfft(np.abs(spectrum) ** 2, axis=1)[:, :size]
+    corr = corr / np.maximum(corr[:, :1], 1e-12)
+    low, high = int(RATE / 450), int(RATE / 60)
+    lags = low + np.argmax(corr[:, low:high], axis=1)
+    voiced = corr[np.arange(len(lags)), lags] > 0.5
+    if voiced.sum() < 5:
+        return None
+    return float(np.median(RATE / lags[voiced]))
+
+
+def normalize_attack(samples: np.ndarray) -> np.ndarray:
+    """Attacker's undo: same median pitch for everyone (formants kept), flat long-term spectrum."""
+    f0 = median_pitch(samples)
+    if f0:
+        factor = min(max(NORMALIZED_PITCH_HZ / f0, 0.5), 2.0)
+        samples = decode(wav_bytes(samples), f"rubberband=pitch={factor:.4f}:formant=preserved:pitchq=quality")
+    spectrum = disguise.stft(samples)
+    envelope = disguise.log_envelope(spectrum, RATE)
+    loud = np.sum(np.abs(spectrum) ** 2, axis=1)
+    average = envelope[loud > 0.01 * loud.max()].mean(axis=0)
+    gain = np.clip(-(average - average.mean()), -3.0, 3.0)  # natural log: about +-26 dB
+    return disguise.istft(spectrum * np.exp(gain)[None, :], len(samples)).astype(np.float32)
+
+
+# --- Scoring -------------------------------------------------------------------
+
+def eer(target: list[float], nontarget: list[float]) -> float:
+    """Equal error rate in percent (threshold sweep, linear interpolation at the crossing)."""
+    scores = np.concatenate([target, nontarget])
+    labels = np.concatenate([np.ones(len(target)), np.zeros(len(nontarget))])
+    order = np.argsort(-scores, kind="mergesort")
+    labels = labels[order]
+    false_reject = 1.0 - np.concatenate([[0.0], np.cumsum(labels) / len(target)])
+    false_accept = np.concatenate([[0.0], np.cumsum(1 - labels) / len(nontarget)])
+    diff = false_reject - false_accept
+    index = int(np.argmax(diff <= 0))
+    if index == 0:
+        return 100.0 * false_reject[0]
+    d0, d1 = diff[index - 1], diff[index]
+    weight = d0 / (d0 - d1) if d0 != d1 else 0.5
+    value = false_reject[index - 1] + weight * (false_reject[index] - false_reject[index - 1])
+    return 100.0 * float(value)
+
+
+def verification_eer(enroll: dict[str, np.ndarray], trials: list[tuple[str, np.ndarray]]) -> float:
+    """EER of every trial against every speaker's enrollment; enroll values may stack candidates."""
+    target, nontarget = [], []
+    for speaker, model in enroll.items():
+        model = model if model.ndim == 2 else model[None, :]
+        for trial_speaker, embedding in trials:
+            score = float(np.max(model @ embedding))
+            (target if trial_speaker == speaker else nontarget).append(score)
+    return eer(target, nontarget)
+
+
+class Bench:
+    def __init__(self, speakers: list[str] | None, save_audio: bool):
+        import torch
+        from pocketsphinx import Decoder
+        from resemblyzer import VoiceEncoder, preprocess_wav
+
+        torch.set_num_threads(max(1, min(2, os.cpu_count() or 1)))
+        self.encoder = VoiceEncoder("cpu", verbose=False)
+        self.preprocess = preprocess_wav
+        self.asr = Decoder(logfn=os.devnull)
+        manifest = corpus_build()
+        self.clips = [c for c in manifest["clips"] if speakers is None or c["speaker"] in speakers]
+        self.speakers = [s for s in manifest["speakers"] if speakers is None or s in speakers]
+        corpus = OUT / "corpus"
+        self.sources = {(c["speaker"], c["index"]): (corpus / c["path"]).read_bytes() for c in self.clips}
+        self.save_audio = save_audio
+        self.cache: dict[str, dict] = {}
+
+    # ingest through the app
+    def ingest(self, preset: disguise.Preset, data: bytes, seed: str) -> bytes:
+        disguise.PRESETS["_bench"] = preset
+        try:
+            return audio.clip_audio_process(data, rng=random.Random(seed), preset="_bench").data
+        finally:
+            del disguise.PRESETS["_bench"]
+
+    def ingest_all(self, preset: disguise.Preset) -> tuple[dict, float, float]:
+        """Disguise every clip once; return decoded audio, CPU seconds of ingest and audio seconds."""
+        encoded, cpu, seconds = {}, 0.0, 0.0
+        for (speaker, index), data in self.sources.items():
+            start = cpu_seconds()
+            mp3 = self.ingest(preset, data, f"{SEED}:{preset.name}:{speaker}:{index}")
+            cpu += cpu_seconds() - start
+            encoded[(speaker, index)] = mp3
+            if self.save_audio:
+                path = OUT / "disguised" / preset.name / speaker / f"{index:02d}.mp3"
+                path.parent.mkdir(parents=True, exist_ok=True)
+                path.write_bytes(mp3)
+        decoded = {key: decode(mp3) for key, mp3 in encoded.items()}
+        seconds = sum(len(x) for x in decoded.values()) / RATE
+        return decoded, cpu, seconds
+
+    def speed(self, preset: disguise.Preset, rounds: int = 3) -> float:
+        """Audio seconds per CPU second of the disguise step alone (decode with it minus without)."""
+        parts = [decode(data) for _, data in itertools.islice(sorted(self.sources.items()), 0, None, 7)]
+        data = wav_bytes(np.concatenate(parts))
+        seconds = sum(len(x) for x in parts) / RATE
+        rng = random.Random(SEED)
+        plain = disguised = 0.0
+        for _ in range(rounds):
+            start = cpu_seconds()
+            audio.audio_decode(data)
+            plain += cpu_seconds() - start
+            start = cpu_seconds()
+            audio.audio_disguise_decode(data, preset, rng)
+            disguised += cpu_seconds() - start
+        return rounds * seconds / max(disguised - plain, 1e-9)
+
+    def embed(self, samples: np.ndarray) -> np.ndarray:
+        return self.encoder.embed_utterance(self.preprocess(samples, source_sr=RATE))
+
+    def enrollment(self, clips: dict, speaker: str) -> np.ndarray:
+        parts = [clips[(c["speaker"], c["index"])] for c in self.clips if c["speaker"] == speaker and c["enrollment"]]
+        gap = np.zeros(int(0.3 * RATE), dtype=np.float32)
+        return np.concatenate([x for part in parts for x in (part, gap)])
+
+    def trial_keys(self) -> list[tuple[str, int]]:
+        return [(c["speaker"], c["index"]) for c in self.clips if not c["enrollment"]]
+
+    def transcribe(self, samples: np.ndarray) -> str:
+        pcm = np.clip(np.round(samples * 32767), -32768, 32767).astype("<i2").tobytes()
+        self.asr.start_utt()
+        self.asr.process_raw(pcm, full_utt=True)
+        self.asr.end_utt()
+        hyp = self.asr.hyp()
+        return hyp.hypstr if hyp else ""
+
+    def wer(self, clips: dict) -> float:
+        import jiwer
+
+        keys = [(c["speaker"], c["index"], c["text"]) for c in self.clips if c["engine"] == "flite"]
+        if not keys:
+            return float("nan")
+        refs = [text for _, _, text in keys]
+        hyps = [self.transcribe(clips[(s, i)]) or "<empty>" for s, i, _ in keys]
+        return 100.0 * jiwer.wer(refs, hyps)
+
+    def grid(self, preset: disguise.Preset) -> list[dict]:
+        names = list(preset.ranges)
+        if not names:
+            return [{}]
+        per_axis = max(3, round(GRID_BUDGET ** (1 / len(names))))
+        axes = []
+        for name in names:
+            low, high = preset.ranges[name]
+            if low > 0 and high / low > 1.2:  # factors: even steps in log scale
+                axes.append(np.exp(np.linspace(math.log(low), math.log(high), per_axis)))
+            else:
+                axes.append(np.linspace(low, high, per_axis))
+        defaults = preset.draw(random.Random(0))
+        return [{**defaults, **{k: 0.0 for k in defaults if k.startswith("drift_")},
+                 **{k: 0.0 for k in defaults if k.startswith("eq_")},
+                 **dict(zip(names, map(float, point)))} for point in itertools.product(*axes)]
+
+    def reference(self) -> dict:
+        if "none" not in self.cache:
+            clips, cpu, seconds = self.ingest_all(IDENTITY)
+            embeddings = {key: self.embed(x) for key, x in clips.items()}
+            enroll_audio = {s: self.enrollment(clips, s) for s in self.speakers}
+            self.cache["none"] = {
+                "clips": clips, "cpu": cpu, "seconds": seconds, "embeddings": embeddings,
+                "enroll_audio": enroll_audio, "enroll": {s: self.embed(x) for s, x in enroll_audio.items()},
+                "wer": self.wer(clips),
+            }
+        return self.cache["none"]
+
+    def evaluate(self, preset: disguise.Preset, informed: bool = True) -> dict:
+        ref = self.reference()
+        started = time.monotonic()
+        trials_keys = self.trial_keys()
+        if preset.name == "none":
+            trials = [(k[0], ref["embeddings"][k]) for k in trials_keys]
+            base = verification_eer(ref["enroll"], trials)
+            result = {"ignorant": base, "lazy": base, "informed": base, "forward": base, "normalize": None,
+                      "wer": ref["wer"], "cpu": ref["cpu"], "seconds": ref["seconds"]}
+        else:
+            clips, cpu, seconds = self.ingest_all(preset)
+            embeddings = {k: self.embed(clips[k]) for k in trials_keys}
+            trials = [(k[0], embeddings[k]) for k in trials_keys]
+            disguised_enroll = {s: self.embed(self.enrollment(clips, s)) for s in self.speakers}
+            result = {
+                "ignorant": verification_eer(ref["enroll"], trials),
+                "lazy": verification_eer(disguised_enroll, trials),
+                "wer": self.wer(clips), "cpu": cpu, "seconds": seconds,
+                "forward": None, "normalize": None,
+            }
+            if informed:
+                forward = {}
+                for speaker in self.speakers:
+                    data = wav_bytes(ref["enroll_audio"][speaker])
+                    candidates = []
+                    for point in self.grid(preset):
+                        fixed = replace(preset, name=preset.name, draw=lambda rng, p=point: dict(p))
+                        candidates.append(self.embed(decode(self.ingest(fixed, data, "grid"))))
+                    forward[speaker] = np.stack(candidates)
+                result["forward"] = verification_eer(forward, trials)
+                normal_enroll = {s: self.embed(normalize_attack(ref["enroll_audio"][s])) for s in self.speakers}
+                normal_trials = [(k[0], self.embed(normalize_attack(clips[k]))) for k in trials_keys]
+                result["normalize"] = verification_eer(normal_enroll, normal_trials)
+                result["informed"] = min(result["forward"], result["normalize"])
+            else:
+                result["informed"] = float("nan")
+        result["x_disguise"] = self.speed(preset) if preset.name != "none" else float("inf")
+        result["x_ingest"] = result["seconds"] / result["cpu"]
+        result["worst"] = min(result["ignorant"], result["lazy"], result["informed"])
+        result["wall"] = time.monotonic() - started
+        return result
+
+
+def fmt(value, spec=".1f") -> str:
+    if value is None or (isinstance(value, float) and math.isnan(value)):
+        return "-"
+    if isinstance(value, float) and math.isinf(value):
+        return "-"
+    return format(value, spec)
+
+
+def table(results: dict[str, dict], wer_reference: float) -> str:
+    lines = [
+        "| preset | EER ignorant | EER lazy | EER informed (forward / normalize) | worst EER | WER | WER change | "
+        "disguise x RT/core | ingest x RT/core |",
+        "|---|---|---|---|---|---|---|---|---|",
+    ]
+    for name, r in results.items():
+        lines.append(
+            f"| {name} | {fmt(r['ignorant'])}% | {fmt(r['lazy'])}% | {fmt(r['informed'])}% "
+            f"({fmt(r['forward'])} / {fmt(r['normalize'])}) | {fmt(r['worst'])}% | {fmt(r['wer'])}% | "
+            f"{fmt(r['wer'] - wer_reference, '+.1f')} | {fmt(r['x_disguise'], '.0f')} | {fmt(r['x_ingest'], '.0f')} |"
+        )
+    return "\n".join(lines)
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--presets", default=",".join(["none", *disguise.PRESETS]),
+                        help="comma-separated preset names ('none' is the undisguised reference)")
+    parser.add_argument("--speakers", default="", help="comma-separated subset of speakers (quick runs)")
+    parser.add_argument("--no-informed", action="store_true", help="skip the (slow) informed attacker")
+    parser.add_argument("--save-audio", action="store_true", help="keep the disguised MP3s under tests/bench/out")
+    parser.add_argument("--json", default=str(OUT / "privacy-results.json"))
+    args = parser.parse_args()
+
+    bench = Bench(args.speakers.split(",") if args.speakers else None, args.save_audio)
+    print(f"corpus: {len(bench.speakers)} voices, {len(bench.clips)} clips, "
+          f"{len(bench.trial_keys())} trials x {len(bench.speakers)} enrollments; WER on "
+          f"{sum(c['engine'] == 'flite' for c in bench.clips)} flite clips", flush=True)
+    results = {}
+    for name in args.presets.split(","):
+        preset = IDENTITY if name == "none" else disguise.PRESETS[name]
+        results[name] = bench.evaluate(preset, informed=not args.no_informed)
+        r = results[name]
+        print(f"{name}: ignorant {fmt(r['ignorant'])} lazy {fmt(r['lazy'])} informed {fmt(r['informed'])} "
+              f"(forward {fmt(r['forward'])}, normalize {fmt(r['normalize'])}) WER {fmt(r['wer'])} "
+              f"x{fmt(r['x_disguise'], '.0f')} disguise, x{fmt(r['x_ingest'], '.0f')} ingest "
+              f"[{r['wall']:.0f}s]", flush=True)
+    print()
+    print(table(results, bench.reference()["wer"]))
+    Path(args.json).parent.mkdir(parents=True, exist_ok=True)
+    Path(args.json).write_text(json.dumps(results, indent=1))
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,136 @@
+"""reviews/disguise.py: the presets' signal processing, and their use at ingest."""
+
+import io
+import random
+
+import numpy as np
+import pytest
+from pydub import AudioSegment
+
+from reviews import audio, disguise
+from tests.conftest import speech_bytes
+
+RATE = 16000
+SAMPLE_PRESETS = sorted(name for name, preset in disguise.PRESETS.items() if preset.transform is not None)
+
+
+def vowel(seconds: float = 1.5, pitch_hz: float = 120.0, formants=(700.0, 1200.0, 2600.0)) -> np.ndarray:
+    """A glottal pulse train through three resonators: a crude but speech-like /a/."""
+    count = int(seconds * RATE)
+    excitation = np.zeros(count)
+    excitation[:: int(RATE / pitch_hz)] = 1.0
+    signal = excitation
+    for formant in formants:
+        radius = np.exp(-np.pi * 90.0 / RATE)
+        theta = 2 * np.pi * formant / RATE
+        out = np.zeros(count)
+        a1, a2 = 2 * radius * np.cos(theta), -radius * radius
+        for n in range(count):
+            out[n] = signal[n] + a1 * (out[n - 1] if n >= 1 else 0.0) + a2 * (out[n - 2] if n >= 2 else 0.0)
+        signal = out
+    return (0.5 * signal / np.max(np.abs(signal))).astype(np.float32)
+
+
+VOWEL = vowel()
+
+
+def long_term_spectrum_db(samples: np.ndarray) -> np.ndarray:
+    return 20 * np.log10(np.abs(disguise.stft(samples)).mean(axis=0) + 1e-6)
+
+
+def envelope_peak_hz(samples: np.ndarray, low: float, high: float) -> float:
+    envelope = disguise.log_envelope(disguise.stft(samples), RATE).mean(axis=0)
+    freqs = np.linspace(0, RATE / 2, len(envelope))
+    band = (freqs >= low) & (freqs <= high)
+    return float(freqs[band][np.argmax(envelope[band])])
+
+
+@pytest.mark.parametrize("name", SAMPLE_PRESETS)
+def test_preset_keeps_the_length_and_range(name):
+    out = disguise.PRESETS[name].apply(VOWEL, RATE, random.Random(1))
+    assert out.shape == VOWEL.shape
+    assert out.dtype == np.float32
+    assert np.max(np.abs(out)) <= 1.0
+
+
+@pytest.mark.parametrize("name", SAMPLE_PRESETS)
+def test_preset_changes_the_spectrum_measurably(name):
+    out = disguise.PRESETS[name].apply(VOWEL, RATE, random.Random(1))
+    difference = np.abs(long_term_spectrum_db(out) - long_term_spectrum_db(VOWEL))
+    assert np.mean(difference[10:200]) > 2.0  # dB, averaged over 300 Hz - 6 kHz
+
+
+@pytest.mark.parametrize("name", SAMPLE_PRESETS)
+def test_preset_is_deterministic_for_a_seeded_rng(name):
+    preset = disguise.PRESETS[name]
+    first = preset.apply(VOWEL, RATE, random.Random(5))
+    second = preset.apply(VOWEL, RATE, random.Random(5))
+    assert np.array_equal(first, second)
+
+
+@pytest.mark.parametrize("name", sorted(disguise.PRESETS))
+def test_two_seeds_draw_different_parameters_and_audio(name):
+    preset = disguise.PRESETS[name]
+    assert preset.draw(random.Random(5)) != preset.draw(random.Random(6))
+    if preset.transform is not None:
+        first = preset.apply(VOWEL, RATE, random.Random(5))
+        second = preset.apply(VOWEL, RATE, random.Random(6))
+        assert np.sqrt(np.mean((first - second) ** 2)) > 0.01
+
+
+@pytest.mark.parametrize("name", sorted(disguise.PRESETS))
+def test_drawn_parameters_stay_in_the_declared_ranges(name):
+    preset = disguise.PRESETS[name]
+    rng = random.Random(11)
+    for _ in range(200):
+        params = preset.draw(rng)
+        for key, (low, high) in preset.ranges.items():
+            assert low - 1e-9 <= params[key] <= high + 1e-9
+
+
+def test_envelope_warp_without_change_gives_the_input_back():
+    out = disguise.envelope_warp(VOWEL, RATE, {"vtln": 1.0})
+    assert np.max(np.abs(out - VOWEL)) < 1e-4
+
+
+def test_mcadams_coefficient_one_gives_the_input_back():
+    out = disguise.mcadams_lpc(VOWEL, RATE, {"mcadams": 1.0})
+    assert np.max(np.abs(out - VOWEL)) < 1e-4
+
+
+def test_vocal_tract_warp_moves_the_first_formant_by_its_factor():
+    before = envelope_peak_hz(VOWEL, 400, 1000)
+    after = envelope_peak_hz(disguise.envelope_warp(VOWEL, RATE, {"vtln": 1.15}), 400, 1100)
+    assert abs(before - 700) < 60
+    assert abs(after / before - 1.15) < 0.06
+
+
+def test_mcadams_below_one_raises_low_formants():
+    before = envelope_peak_hz(VOWEL, 400, 1000)
+    after = envelope_peak_hz(disguise.mcadams_lpc(VOWEL, RATE, {"mcadams": 0.8}), 400, 1400)
+    assert after > before * 1.1
+
+
+@pytest.mark.parametrize("name", sorted(disguise.PRESETS))
+def test_every_preset_runs_through_ingest(name):
+    original = AudioSegment.from_file(io.BytesIO(speech_bytes("clip02.flac")))
+    result = audio.clip_audio_process(speech_bytes("clip02.flac"), rng=random.Random(3), preset=name)
+    decoded = AudioSegment.from_file(io.BytesIO(result.data), format="mp3")
+    assert abs(result.duration_ms - len(original)) < 60
+    assert abs(len(decoded) - len(original)) < 150
+    assert decoded.dBFS > -30
+
+
+def test_default_preset_comes_from_settings(settings):
+    settings.DISGUISE_PRESET = "no-such-preset"
+    with pytest.raises(ValueError):
+        audio.clip_audio_process(speech_bytes())
+
+
+def test_unknown_preset_is_refused():
+    with pytest.raises(ValueError):
+        audio.clip_audio_process(speech_bytes(), preset="robot")
+
+
+def test_configured_default_preset_exists(settings):
+    assert settings.DISGUISE_PRESET in disguise.PRESETS
