@@ -19,6 +19,7 @@ from rest_framework.response import Response
 from rest_framework.views import APIView
 
 from . import permissions, supervision
+from .anomalies import ANOMALY_KINDS, anomalies_review
 from .api import StrictCharField, audio_response
 from .audit import audit_denied
 from .errors import InvalidInput, NotFoundDenied
@@ -108,8 +109,8 @@ def reviewer_timeline(request, username):
 @supervisor_page
 @require_GET
 def anomalies(request):
-    found = supervision.anomalies_review(supervisor=request.user)
-    kinds = [(kind, title, [a for a in found if a.kind == kind]) for kind, title in supervision.ANOMALY_KINDS.items()]
+    found = anomalies_review(supervisor=request.user)
+    kinds = [(kind, title, [a for a in found if a.kind == kind]) for kind, title in ANOMALY_KINDS.items()]
     return render(request, "console/anomalies.html", {
         "kinds": kinds, "found": found, "section": "anomalies", "window_days": settings.ANOMALY_WINDOW_DAYS,
     })

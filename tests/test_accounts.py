@@ -9,8 +9,8 @@ from django.test import Client
 from django.utils import timezone
 from rest_framework.test import APIClient
 
-from reviews.models import AuditEvent, ServiceToken
-from tests.conftest import INGEST_TOKEN, PASSWORD, events, session_client, speech_bytes, totp_device, totp_now
+from reviews.models import ServiceToken
+from tests.conftest import INGEST_TOKEN, PASSWORD, events, speech_bytes, totp_now
 
 
 def web_login(client, username, password=PASSWORD):

@@ -1,6 +1,5 @@
 """POST /api/v1/clips/: the service token adds clips; bad input stores nothing."""
 
-import io
 
 import pytest
 from django.core.files.uploadedfile import SimpleUploadedFile

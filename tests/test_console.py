@@ -13,7 +13,7 @@ from django.db import connection
 from django.test.utils import CaptureQueriesContext
 from rest_framework.test import APIClient
 
-from reviews import services, supervision
+from reviews import anomalies, services, supervision
 from reviews.audit import audit_record
 from reviews.models import AuditEvent, AuditVerification, Clip, Escalation
 from tests.conftest import make_user, session_client
@@ -330,7 +330,7 @@ def test_a_clip_played_more_than_the_threshold_is_an_anomaly(project, ingest, al
             grant = services.audio_token_issue(reviewer=reviewer, assignment_id=assignment.pk, session_key="s")
             services.audio_open(reviewer=reviewer, assignment_id=assignment.pk, token=grant.token, session_key="s")
         plays[reviewer.username] = assignment
-    [found] = kinds(supervision.anomalies_find(), "repeated_plays")
+    [found] = kinds(anomalies.anomalies_find(), "repeated_plays")
     assert (found.actor_name, found.count, found.clip_id) == ("alice", 5, plays["alice"].clip_id)
     assert set(found.event_ids) == set(AuditEvent.objects.filter(action="audio.play", actor=alice)
                                        .values_list("id", flat=True))
@@ -351,7 +351,7 @@ def test_plays_after_the_lease_ended_are_anomalies(project, ingest, alice, bob):
     assert response.status_code == 404
     # ... and pressing Play again asks for a new token, refused too.
     assert alice_client.post(f"/api/v1/assignments/{mine['id']}/audio-token/").status_code == 409
-    [found] = kinds(supervision.anomalies_find(), "play_after_lease")
+    [found] = kinds(anomalies.anomalies_find(), "play_after_lease")
     assert (found.actor_name, found.count, str(found.clip_id)) == ("alice", 2, mine["clip"]["id"])
     reasons = [(e.details["attempted"], e.details["reason"]) for e in AuditEvent.objects.filter(pk__in=found.event_ids)]
     assert reasons == [("audio.play", "lease_ended"), ("audio.token", "withdrawn")]
@@ -363,7 +363,7 @@ def test_a_lease_that_ran_out_makes_a_later_play_an_anomaly(project, ingest, ali
     mine = client.post("/api/v1/assignments/next/").json()
     with time_machine.travel(datetime.now(UTC) + timedelta(minutes=project.lease_minutes + 1)):
         assert client.post(f"/api/v1/assignments/{mine['id']}/audio-token/").status_code == 409
-        [found] = kinds(supervision.anomalies_find(), "play_after_lease")
+        [found] = kinds(anomalies.anomalies_find(), "play_after_lease")
     assert found.actor_name == "alice" and found.count == 1
 
 
@@ -376,7 +376,7 @@ def test_repeated_denied_attempts_are_an_anomaly(project, ingest, alice, bob, sa
         assert bob_client.get(f"/api/v1/assignments/{mine['id']}/").status_code == 404
     for _ in range(2):
         assert sam_client.get(f"/api/v1/assignments/{mine['id']}/").status_code == 404
-    [found] = kinds(supervision.anomalies_find(), "denied_attempts")
+    [found] = kinds(anomalies.anomalies_find(), "denied_attempts")
     assert (found.actor_name, found.count) == ("bob", 3)
     assert {e.details["reason"] for e in AuditEvent.objects.filter(pk__in=found.event_ids)} == {"not_owner"}
 
@@ -393,7 +393,7 @@ def test_activity_outside_working_hours_is_an_anomaly(project, alice, bob, setti
     with time_machine.travel(datetime(2026, 11, 20, 19, 59, 59, tzinfo=local), tick=False):
         services.assignment_skip(reviewer=bob, assignment_id=bobs.pk, reason="noise")
     with time_machine.travel(datetime(2026, 11, 21, 9, 0, tzinfo=local), tick=False):
-        [found] = kinds(supervision.anomalies_find(), "off_hours")
+        [found] = kinds(anomalies.anomalies_find(), "off_hours")
     assert (found.actor_name, str(found.day)) == ("alice", "2026-11-20")
     lease = AuditEvent.objects.get(action="assignment.lease", object_id=str(early.pk))
     assert lease.pk in found.event_ids
@@ -410,7 +410,7 @@ def test_many_quick_skips_are_an_anomaly_and_slow_ones_are_not(project, alice, b
                 assignment = services.assignment_next(reviewer=reviewer)
             with time_machine.travel(moment + timedelta(seconds=gap), tick=False):
                 services.assignment_skip(reviewer=reviewer, assignment_id=assignment.pk, reason="not english")
-    [found] = kinds(supervision.anomalies_find(now=start + timedelta(hours=2)), "quick_skips")
+    [found] = kinds(anomalies.anomalies_find(now=start + timedelta(hours=2)), "quick_skips")
     assert (found.actor_name, found.count) == ("alice", 5)
     actions = sorted(AuditEvent.objects.filter(pk__in=found.event_ids).values_list("action", flat=True))
     assert actions == ["assignment.lease"] * 5 + ["assignment.skip"] * 5
@@ -423,7 +423,7 @@ def test_repeated_failed_sign_ins_are_an_anomaly(alice, bob, settings):
         for _ in range(times):
             response = client.post("/api/v1/auth/login/", {"username": username, "password": "wrong"}, format="json")
             assert response.status_code in (401, 429)  # the fifth failure also locks the account out
-    found = kinds(supervision.anomalies_find(), "failed_logins")
+    found = kinds(anomalies.anomalies_find(), "failed_logins")
     assert sorted((a.actor_name, a.count) for a in found) == [
         ("alice", 5), ("unknown account from 127.0.0.1", 5)]
     alice_found = next(a for a in found if a.actor_name == "alice")

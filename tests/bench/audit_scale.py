@@ -35,7 +35,7 @@ from django.contrib.auth import get_user_model  # noqa: E402
 from django.core.management import call_command  # noqa: E402
 from django.db import connection  # noqa: E402
 
-from reviews import supervision  # noqa: E402
+from reviews import anomalies, supervision  # noqa: E402
 from reviews.models import AuditEvent  # noqa: E402
 
 TABLE = AuditEvent._meta.db_table
@@ -319,7 +319,7 @@ def main() -> int:
     timed("reviewer timeline: plays per clip",
           lambda: list(supervision.reviewer_plays_query(reviewer_id=reviewer_id, day=day)), args.runs)
     timed(f"anomalies over the last {settings.ANOMALY_WINDOW_DAYS} days (all six kinds)",
-          lambda: supervision.anomalies_find(), max(1, min(3, args.runs)))
+          lambda: anomalies.anomalies_find(), max(1, min(3, args.runs)))
 
     explain("audit search, one reviewer, one day, first page", supervision.audit_events_query(filters=day_filter))
     explain("clip history", supervision.clip_history_query(clip_id=clip))

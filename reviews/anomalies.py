@@ -1,0 +1,233 @@
+"""Anomalies, computed from the audit trail with the thresholds in settings (ANOMALY_*).
+
+Each anomaly names the events behind it, so the console can link to them.
+"""
+
+import uuid
+from collections import defaultdict
+from dataclasses import dataclass
+from datetime import date, datetime, time, timedelta
+
+from django.conf import settings
+from django.db.models import Count, Q, QuerySet
+from django.utils import timezone
+
+from .audit import audit_record
+from .models import AuditEvent
+from .supervision import ALLOWED, ANOMALY_EVENT_IDS, console_time_zone, day_bounds
+
+ANOMALY_KINDS = {
+    "repeated_plays": "Clip played over and over",
+    "play_after_lease": "Play attempted after the lease ended",
+    "denied_attempts": "Repeated denied attempts",
+    "failed_logins": "Repeated failed sign-ins",
+    "quick_skips": "Many clips skipped right after leasing",
+    "off_hours": "Activity outside working hours",
+}
+
+
+@dataclass(frozen=True)
+class Anomaly:
+    kind: str
+    summary: str
+    actor_name: str
+    count: int
+    event_ids: tuple[int, ...]  # the first ANOMALY_EVENT_IDS events behind it
+    day: date | None = None
+    clip_id: uuid.UUID | None = None
+    actor_id: int | None = None
+
+    @property
+    def title(self) -> str:
+        return ANOMALY_KINDS[self.kind]
+
+    @property
+    def event_ids_param(self) -> str:
+        return ",".join(str(i) for i in self.event_ids)
+
+
+def _ids(events: QuerySet) -> tuple[int, ...]:
+    return tuple(events.order_by("id").values_list("id", flat=True)[:ANOMALY_EVENT_IDS])
+
+
+def _who(actor_name: str, client_ip: str | None = None) -> str:
+    if actor_name:
+        return actor_name
+    return f"unknown account from {client_ip}" if client_ip else "unknown account"
+
+
+def _repeated_plays(window: QuerySet) -> list[Anomaly]:
+    limit = settings.ANOMALY_PLAYS_PER_CLIP
+    plays = window.filter(action="audio.play", outcome=ALLOWED, object_type="assignment", actor_id__isnull=False)
+    groups = (plays.values("actor_id", "actor_name", "clip_id").annotate(count=Count("id"))
+              .filter(count__gt=limit).order_by("-count"))
+    return [
+        Anomaly(kind="repeated_plays", actor_name=g["actor_name"], actor_id=g["actor_id"], clip_id=g["clip_id"],
+                count=g["count"], summary=f"{g['actor_name']} played one clip {g['count']} times (more than {limit}).",
+                event_ids=_ids(plays.filter(actor_id=g["actor_id"], clip_id=g["clip_id"])))
+        for g in groups
+    ]
+
+
+def _play_after_lease(window: QuerySet) -> list[Anomaly]:
+    # A play starts with a token request, so a refused token counts like a refused play.
+    attempts = window.filter(action="access.denied", details__reason__in=["lease_ended", "withdrawn"],
+                             details__attempted__in=["audio.play", "audio.token"])
+    groups: dict[tuple, list[int]] = defaultdict(list)
+    for event_id, *key in attempts.order_by("id").values_list("id", "actor_id", "actor_name", "clip_id"):
+        groups[tuple(key)].append(event_id)
+    return [
+        Anomaly(kind="play_after_lease", actor_name=_who(actor_name), actor_id=actor_id, clip_id=clip_id,
+                count=len(event_ids),
+                summary=f"{_who(actor_name)} tried to play a clip {len(event_ids)} time(s) after the lease "
+                        f"ended or the clip was withdrawn.",
+                event_ids=tuple(event_ids[:ANOMALY_EVENT_IDS]))
+        for (actor_id, actor_name, clip_id), event_ids in sorted(groups.items(), key=lambda item: -len(item[1]))
+    ]
+
+
+def _by_day(events: QuerySet, *keys: str) -> list[tuple[tuple, date, list[int]]]:
+    """Group events by ``keys`` and console day in one pass; busiest groups first within a day.
+
+    One query for all groups (not one per group): a week of a busy trail can hold
+    hundreds of groups.
+    """
+    zone = console_time_zone()
+    groups: dict[tuple, list[int]] = defaultdict(list)
+    for event_id, at, *values in events.order_by("id").values_list("id", "at", *keys).iterator(chunk_size=5000):
+        groups[(tuple(values), at.astimezone(zone).date())].append(event_id)
+    ordered = sorted(groups.items(), key=lambda item: (item[0][1], len(item[1])), reverse=True)
+    return [(values, day, event_ids) for (values, day), event_ids in ordered]
+
+
+def _denied_attempts(window: QuerySet) -> list[Anomaly]:
+    limit = settings.ANOMALY_DENIED_ATTEMPTS
+    found = []
+    denied = window.filter(action="access.denied")
+    for (actor_id, actor_name), day, event_ids in _by_day(denied.filter(actor_id__isnull=False), "actor_id",
+                                                           "actor_name"):
+        if len(event_ids) >= limit:
+            found.append(Anomaly(
+                kind="denied_attempts", actor_name=actor_name, actor_id=actor_id, day=day, count=len(event_ids),
+                summary=f"{actor_name} was refused {len(event_ids)} times on {day}.",
+                event_ids=tuple(event_ids[:ANOMALY_EVENT_IDS])))
+    # Nobody signed in: the address is all there is to group by.
+    for (client_ip,), day, event_ids in _by_day(denied.filter(actor_id__isnull=True), "client_ip"):
+        if len(event_ids) >= limit:
+            found.append(Anomaly(
+                kind="denied_attempts", actor_name=_who("", client_ip), day=day, count=len(event_ids),
+                summary=f"Requests without sign-in from {client_ip or 'an unknown address'} were refused "
+                        f"{len(event_ids)} times on {day}.",
+                event_ids=tuple(event_ids[:ANOMALY_EVENT_IDS])))
+    return found
+
+
+def _failed_logins(window: QuerySet) -> list[Anomaly]:
+    limit = settings.ANOMALY_FAILED_LOGINS
+    failed = window.filter(action="auth.login_failed")
+    found = []
+    # actor_name is set only when the account exists (a mistyped name may be a password).
+    for (actor_name,), day, event_ids in _by_day(failed.exclude(actor_name=""), "actor_name"):
+        if len(event_ids) >= limit:
+            found.append(Anomaly(
+                kind="failed_logins", actor_name=actor_name, day=day, count=len(event_ids),
+                summary=f"{len(event_ids)} failed sign-ins to {actor_name}'s account on {day}.",
+                event_ids=tuple(event_ids[:ANOMALY_EVENT_IDS])))
+    for (client_ip,), day, event_ids in _by_day(failed.filter(actor_name=""), "client_ip"):
+        if len(event_ids) >= limit:
+            found.append(Anomaly(
+                kind="failed_logins", actor_name=_who("", client_ip), day=day, count=len(event_ids),
+                summary=f"{len(event_ids)} failed sign-ins to unknown accounts from "
+                        f"{client_ip or 'an unknown address'} on {day}.",
+                event_ids=tuple(event_ids[:ANOMALY_EVENT_IDS])))
+    return found
+
+
+def _quick_skips(window: QuerySet) -> list[Anomaly]:
+    limit, seconds = settings.ANOMALY_QUICK_SKIPS, settings.ANOMALY_QUICK_SKIP_SECONDS
+    skips = list(window.filter(action="assignment.skip", outcome=ALLOWED, actor_id__isnull=False)
+                 .values("id", "at", "actor_id", "actor_name", "object_id", "clip_id"))
+    if not skips:
+        return []
+    # The lease of each skipped assignment, found through the clip (indexed), from the trail.
+    leases: dict[str, tuple[datetime, int]] = {}
+    clip_ids = sorted({s["clip_id"] for s in skips if s["clip_id"]})
+    for start in range(0, len(clip_ids), 1000):
+        rows = (AuditEvent.objects.filter(action="assignment.lease", outcome=ALLOWED,
+                                          clip_id__in=clip_ids[start:start + 1000])
+                .values_list("object_id", "at", "id"))
+        for object_id, at, event_id in rows:
+            if object_id not in leases or at < leases[object_id][0]:
+                leases[object_id] = (at, event_id)
+    zone = console_time_zone()
+    quick: dict[tuple, list[int]] = defaultdict(list)
+    for skip in skips:
+        lease = leases.get(skip["object_id"])
+        if lease and (skip["at"] - lease[0]).total_seconds() < seconds:
+            key = (skip["actor_id"], skip["actor_name"], skip["at"].astimezone(zone).date())
+            quick[key] += [lease[1], skip["id"]]
+    found = []
+    for (actor_id, actor_name, day), event_ids in sorted(quick.items(), key=lambda item: item[0][2], reverse=True):
+        count = len(event_ids) // 2
+        if count >= limit:
+            found.append(Anomaly(
+                kind="quick_skips", actor_name=actor_name, actor_id=actor_id, day=day, count=count,
+                summary=f"{actor_name} skipped {count} clips within {seconds} s of leasing them on {day}.",
+                event_ids=tuple(sorted(event_ids))[:ANOMALY_EVENT_IDS]))
+    return found
+
+
+def _outside_hours(*, since: datetime, until: datetime) -> Q:
+    """The time ranges outside working hours, day by day, as index-friendly ranges on ``at``.
+
+    (Extracting the hour of every event would read the whole window.)
+    """
+    zone, start, end = console_time_zone(), settings.ANOMALY_WORK_START_HOUR, settings.ANOMALY_WORK_END_HOUR
+    at_hour = lambda day, hour: (datetime.combine(day, time(hour=hour), tzinfo=zone) if hour < 24  # noqa: E731
+                                 else day_bounds(day)[1])
+    ranges = Q(pk__in=[])
+    day, last = since.astimezone(zone).date(), until.astimezone(zone).date()
+    while day <= last:
+        first, next_day = day_bounds(day)
+        if start <= end:
+            ranges |= Q(at__gte=first, at__lt=at_hour(day, start)) | Q(at__gte=at_hour(day, end), at__lt=next_day)
+        else:  # a night shift: the day's gap is between its end and its start
+            ranges |= Q(at__gte=at_hour(day, end), at__lt=at_hour(day, start))
+        day += timedelta(days=1)
+    return ranges
+
+
+def _off_hours(window: QuerySet, *, since: datetime, until: datetime) -> list[Anomaly]:
+    start, end = settings.ANOMALY_WORK_START_HOUR, settings.ANOMALY_WORK_END_HOUR
+    # People only: the lease sweep and ingest services work around the clock by design.
+    events = (window.filter(_outside_hours(since=since, until=until), actor_id__isnull=False)
+              .exclude(role__in=["service", "anonymous"]))
+    return [
+        Anomaly(kind="off_hours", actor_name=actor_name, actor_id=actor_id, day=day, count=len(event_ids),
+                summary=f"{actor_name} was active outside {start:02d}:00-{end:02d}:00 on {day} "
+                        f"({len(event_ids)} events).",
+                event_ids=tuple(event_ids[:ANOMALY_EVENT_IDS]))
+        for (actor_id, actor_name), day, event_ids in _by_day(events, "actor_id", "actor_name")
+    ]
+
+
+def anomalies_find(*, now: datetime | None = None, window_days: int | None = None) -> list[Anomaly]:
+    """Find what looks odd in the last ANOMALY_WINDOW_DAYS days of the trail."""
+    now = now or timezone.now()
+    window_days = window_days or settings.ANOMALY_WINDOW_DAYS
+    since = now - timedelta(days=window_days)
+    window = AuditEvent.objects.filter(at__gte=since, at__lte=now)
+    found: list[Anomaly] = []
+    for finder in (_repeated_plays, _play_after_lease, _denied_attempts, _failed_logins, _quick_skips):
+        found += finder(window)
+    return found + _off_hours(window, since=since, until=now)
+
+
+def anomalies_review(*, supervisor, now: datetime | None = None) -> list[Anomaly]:
+    """Find the anomalies for a supervisor; the look is audited."""
+    found = anomalies_find(now=now)
+    audit_record(actor=supervisor, action="console.anomalies", object_type="audit", details={"found": len(found)})
+    return found
+
+
+# --- Chain status ----------------------------------------------------------------------
