@@ -3,12 +3,14 @@
 No page offers audio; the subject pseudonym is never shown; audit events are read-only.
 """
 
+from django.conf import settings
 from django.contrib import admin
 from django.contrib.auth.admin import GroupAdmin, UserAdmin
 from django.contrib.auth.models import Group, User
 from django.db.models import Model
 
 from .audit import audit_record
+from .disguise import PRESETS
 from .models import (Assignment, AuditEvent, AuditVerification, Clip, Escalation, Label, LabelGroup, LabelSchema,
                      Project, QuotaDefaults, ReviewerQuota, Transcription)
 
@@ -130,10 +132,30 @@ class LabelSchemaAdmin(AuditedAdmin):
 @admin.register(Project)
 class ProjectAdmin(AuditedAdmin):
     list_display = ["name", "slug", "label_schema", "transcriptions_per_clip", "lease_minutes", "daily_clip_limit",
-                    "sampling_rate", "require_reviewer_mfa"]
+                    "sampling_rate", "disguise", "require_reviewer_mfa"]
     list_filter = ["require_reviewer_mfa", "label_schema"]
     search_fields = ["name", "slug"]
     filter_horizontal = ["members"]
+    readonly_fields = ["disguise_figures"]
+
+    @admin.display(description="disguise in use")
+    def disguise(self, project):
+        return project.disguise_preset or f"{settings.DISGUISE_PRESET} (site default)"
+
+    @admin.display(description="disguise: last measured")
+    def disguise_figures(self, project):
+        """The preset in use and what make bench-privacy last measured for it (read-only)."""
+        preset = PRESETS.get(project.disguise_preset or settings.DISGUISE_PRESET)
+        if preset is None:
+            return "unknown preset"
+        figures = preset.measured
+        if figures is None:
+            return f"{preset.name}: {preset.description} (not measured yet)"
+        return (f"{preset.name}: {preset.description} Speaker-verification EER: ignorant "
+                f"{figures.eer_ignorant:.1f}%, lazy-informed {figures.eer_lazy:.1f}%, informed "
+                f"{figures.eer_informed:.1f}% (worst {figures.eer_worst:.1f}%; 50% = no linkage). WER "
+                f"{figures.wer:.1f}% (undisguised {figures.wer_undisguised:.1f}%). {figures.x_realtime:.0f}x real "
+                f"time per core. {figures.note}")
 
 
 @admin.register(QuotaDefaults)

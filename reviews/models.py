@@ -4,9 +4,17 @@ import uuid
 from decimal import Decimal
 
 from django.conf import settings
+from django.core.exceptions import ValidationError
 from django.core.validators import MaxValueValidator, MinValueValidator
 from django.db import models
 from django.db.models import Q
+
+
+def disguise_preset_validate(name: str) -> None:
+    from .disguise import PRESETS
+
+    if name and name not in PRESETS:
+        raise ValidationError(f"Unknown preset; choose one of: {', '.join(sorted(PRESETS))}.")
 
 
 class SubjectOptOut(models.Model):
@@ -76,7 +84,8 @@ class Project(models.Model):
         help_text="Share of offered clips that may enter review (0.02 = 2%). Clips not sampled are refused at "
                   "ingest and never stored.")
     disguise_preset = models.CharField(
-        max_length=40, blank=True, help_text="Voice disguise preset; empty uses the site default.")
+        max_length=40, blank=True, validators=[disguise_preset_validate],
+        help_text="Voice disguise preset (see docs/privacy-benchmark.md); empty uses the site default.")
     require_reviewer_mfa = models.BooleanField(
         default=False, help_text="Reviewers of this project must use two-factor sign-in.")
     keep_transcripts_after_audio_purge = models.BooleanField(

@@ -104,7 +104,7 @@ def clip_ingest(*, actor, project: str, audio: bytes, account_id: str, first_nam
             audit_record(actor=actor, action="clip.ingest", outcome=AuditEvent.Outcome.DENIED, object_type="clip",
                          details={"code": "not_sampled", "project": meta.project.slug})
             return None
-        processed = clip_audio_process(audio)
+        processed = clip_audio_process(audio, preset=meta.project.disguise_preset or None)
     except (InvalidInput, AudioRejected) as exc:
         audit_record(actor=actor, action="clip.ingest", outcome=AuditEvent.Outcome.DENIED,
                      object_type="clip", details={"code": exc.code})

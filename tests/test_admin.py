@@ -128,3 +128,25 @@ def test_clip_admin_shows_no_audio_and_no_pseudonym(admin_client, ingest):
     page = admin_client.get(f"/admin/reviews/clip/{clip.pk}/change/").content.decode()
     assert clip.subject_key not in page and clip.audio.name not in page and ".mp3" not in page
     assert admin_client.get("/admin/reviews/clip/").status_code == 200
+
+
+def test_project_page_shows_the_disguise_in_use_and_refuses_unknown_presets(admin_client, project):
+    page = admin_client.get(f"/admin/reviews/project/{project.pk}/change/").content.decode()
+    assert "disguise: last measured" in page.lower() and "pitch" in page
+    data = admin_form(admin_client, f"/admin/reviews/project/{project.pk}/change/")
+    data.update(disguise_preset="no-such-preset")
+    response = admin_client.post(f"/admin/reviews/project/{project.pk}/change/", data)
+    assert response.status_code == 200 and "Unknown preset" in response.content.decode()
+    assert not AuditEvent.objects.filter(action="admin.change").exists()
+
+
+def test_ingest_uses_the_projects_preset(project, ingest, monkeypatch):
+    from reviews import audio
+
+    chosen = []
+    original = audio.disguise_preset
+    monkeypatch.setattr(audio, "disguise_preset", lambda name: chosen.append(name) or original(name))
+    project.disguise_preset = "mcadams"
+    project.save()
+    [clip] = ingest(1)
+    assert chosen == ["mcadams"] and clip.duration_ms > 1000
