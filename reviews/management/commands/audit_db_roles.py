@@ -1,24 +1,25 @@
 """Print (or apply) the PostgreSQL set-up where the application may only add and read audit events."""
 
 from django.core.management.base import BaseCommand, CommandError
+from psycopg2 import sql
 from django.db import connection
 
 from reviews.models import AuditEvent
 
 
-def role_sql(*, app_role: str, owner_role: str) -> list[str]:
-    table = connection.ops.quote_name(AuditEvent._meta.db_table)
-    app, owner = connection.ops.quote_name(app_role), connection.ops.quote_name(owner_role)
+def role_sql(*, app_role: str, owner_role: str) -> list[sql.Composed]:
+    """The statements, composed with quoted identifiers (role names are never pasted in)."""
+    table = sql.Identifier(AuditEvent._meta.db_table)
+    sequence = sql.Identifier(AuditEvent._meta.db_table + "_id_seq")
+    app, owner = sql.Identifier(app_role), sql.Identifier(owner_role)
     return [
         # The owner role holds the table; nobody logs in as it in daily operation.
-        f"DO $$ BEGIN IF NOT EXISTS (SELECT 1 FROM pg_roles WHERE rolname = '{owner_role}') "
-        f"THEN CREATE ROLE {owner} NOLOGIN; END IF; END $$",
-        f"ALTER TABLE {table} OWNER TO {owner}",
-        f"ALTER SEQUENCE {connection.ops.quote_name(AuditEvent._meta.db_table + '_id_seq')} OWNER TO {owner}",
-        f"REVOKE ALL ON {table} FROM {app}",
-        f"REVOKE ALL ON {table} FROM PUBLIC",
-        f"GRANT SELECT, INSERT ON {table} TO {app}",
-        f"GRANT USAGE ON SEQUENCE {connection.ops.quote_name(AuditEvent._meta.db_table + '_id_seq')} TO {app}",
+        sql.SQL("ALTER TABLE {} OWNER TO {}").format(table, owner),
+        sql.SQL("ALTER SEQUENCE {} OWNER TO {}").format(sequence, owner),
+        sql.SQL("REVOKE ALL ON {} FROM {}").format(table, app),
+        sql.SQL("REVOKE ALL ON {} FROM PUBLIC").format(table),
+        sql.SQL("GRANT SELECT, INSERT ON {} TO {}").format(table, app),
+        sql.SQL("GRANT USAGE ON SEQUENCE {} TO {}").format(sequence, app),
     ]
 
 
@@ -39,12 +40,19 @@ class Command(BaseCommand):
         for name in (options["app_role"], options["owner_role"]):
             if not name.replace("_", "").isalnum():
                 raise CommandError(f"Role names are letters, digits and underscores: {name!r}")
-        statements = role_sql(app_role=options["app_role"], owner_role=options["owner_role"])
+        owner_role = options["owner_role"]
+        create_owner = sql.SQL("CREATE ROLE {} NOLOGIN").format(sql.Identifier(owner_role))
+        statements = role_sql(app_role=options["app_role"], owner_role=owner_role)
+        connection.ensure_connection()
+        raw = connection.connection
         if not options["apply"]:
-            self.stdout.write(";\n".join(statements) + ";")
+            self.stdout.write(";\n".join(s.as_string(raw) for s in [create_owner, *statements]) + ";")
             return
         with connection.cursor() as cursor:
+            cursor.execute("SELECT 1 FROM pg_roles WHERE rolname = %s", [owner_role])
+            if cursor.fetchone() is None:
+                cursor.execute(create_owner.as_string(raw))
             for statement in statements:
-                cursor.execute(statement)
+                cursor.execute(statement.as_string(raw))
         self.stdout.write(f"Audit table now owned by {options['owner_role']}; {options['app_role']} may only "
                           "INSERT and SELECT.")
