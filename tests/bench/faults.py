@@ -67,7 +67,8 @@ def window_report(log: harness.LoopLog, start: float, end: float, label: str,
 
 def recovery_report(log: harness.LoopLog, back: float, label: str, until: float = float("inf")) -> float:
     """Seconds after ``back`` (and before ``until``) until the last failed request; and the first success."""
-    after = [r for r in log.records if back <= r.answer.started < until]
+    # Requests still in flight at ``until`` (the next fault) belong to that fault.
+    after = [r for r in log.records if back <= r.answer.started and r.answer.started + r.answer.seconds < until]
     failures = [r for r in after if r.answer.status not in (200, 201, 204)]
     successes = [r for r in after if r.answer.status in (200, 201, 204)]
     first_ok = min((r.answer.started + r.answer.seconds for r in successes), default=float("nan")) - back

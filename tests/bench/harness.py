@@ -56,6 +56,32 @@ def median(values: list[float]) -> float:
     return statistics.median(values) if values else float("nan")
 
 
+def cpu_seconds_of(pids: list[int]) -> float:
+    """User + system CPU seconds used so far by these processes (from /proc; gone ones count 0)."""
+    ticks = os.sysconf("SC_CLK_TCK")
+    total = 0
+    for pid in pids:
+        try:
+            fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+        except OSError:
+            continue
+        total += int(fields[11]) + int(fields[12])
+    return total / ticks
+
+
+def children_of(parent: int) -> list[int]:
+    """Direct children of a process, from /proc."""
+    children = []
+    for stat in Path("/proc").glob("[0-9]*/stat"):
+        try:
+            fields = stat.read_text().rsplit(")", 1)[1].split()
+        except OSError:
+            continue
+        if int(fields[1]) == parent:
+            children.append(int(stat.parent.name))
+    return children
+
+
 # --- PostgreSQL ---------------------------------------------------------------------------
 
 class Postgres:
@@ -243,15 +269,7 @@ class Gunicorn:
 
     def worker_pids(self) -> list[int]:
         """The master's children (the workers), read from /proc."""
-        children = []
-        for stat in Path("/proc").glob("[0-9]*/stat"):
-            try:
-                fields = stat.read_text().rsplit(")", 1)[1].split()
-            except OSError:
-                continue
-            if int(fields[1]) == self.process.pid:
-                children.append(int(stat.parent.name))
-        return sorted(children)
+        return sorted(children_of(self.process.pid))
 
     def stop(self) -> None:
         if self.process.poll() is None:

@@ -18,6 +18,7 @@ import os
 import re
 import subprocess
 import sys
+import threading
 import time
 from pathlib import Path
 
@@ -63,8 +64,7 @@ FRAME = re.compile(r"^(?P<func>.+?) \((?P<file>[^:()]+)(?::(?P<line>\d+))?\)$")
 
 
 def profile_summary(raw: Path, top: int = 14) -> None:
-    """Summarize py-spy's collapsed stacks: only samples inside a request, wall clock (idle
-    included, so waiting on PostgreSQL counts)."""
+    """Summarize py-spy's collapsed stacks: only samples inside a request."""
     inclusive, leaf, per_view = collections.Counter(), collections.Counter(), collections.Counter()
     total = 0
     for line in raw.read_text().splitlines():
@@ -93,7 +93,7 @@ def profile_summary(raw: Path, top: int = 14) -> None:
     if not total:
         say("  (no request samples: is py-spy allowed to attach here?)")
         return
-    say(f"  {total} samples inside requests (wall clock, 100 Hz per worker)")
+    say(f"  {total} samples inside requests (100 Hz per worker)")
     say("  Where request time goes, by the first service function on the stack:")
     for name, count in per_view.most_common():
         say(f"    {100 * count / total:5.1f}%  {name}")
@@ -118,6 +118,8 @@ def main() -> int:
     parser.add_argument("--worker-class", default="sync")
     parser.add_argument("--threads", type=int, default=4, help="threads per worker for --worker-class gthread")
     parser.add_argument("--profile", action="store_true", help="py-spy the workers during the 16-reviewer level")
+    parser.add_argument("--extra-sql", default="", help="SQL run on the database after migrate, e.g. an index "
+                        "to try (an experiment; the app's migrations are not changed)")
     parser.add_argument("--keep", action="store_true", help="keep the temporary folder")
     args = parser.parse_args()
     levels = [int(x) for x in args.reviewers.split(",") if x.strip()]
@@ -130,6 +132,9 @@ def main() -> int:
         pg = workspace.postgres()
         env = workspace.app_env(pg.url())
         harness.app_prepare(env)
+        if args.extra_sql:
+            pg.sql(args.extra_sql)
+            say(f"Experiment: ran on the database after migrate: {args.extra_sql}")
         harness.django_setup(env)
         from django.db import connections
 
@@ -153,20 +158,42 @@ def main() -> int:
             pg.sql("SELECT pg_stat_statements_reset()")
             spy = None
             if args.profile and level == 16:
-                raw = workspace.path / "profile-16.txt"
-                spy = subprocess.Popen([str(harness.ROOT / ".venv/bin/py-spy"), "record", "--pid",
-                                        str(server.process.pid), "--subprocesses", "--idle", "--rate", "100",
-                                        "--duration", str(int(args.seconds)), "--format", "raw", "--nonblocking",
-                                        "-o", str(raw)], stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+                # First half wall clock (--idle: waiting on PostgreSQL and locks counts), second half
+                # on-CPU only (where the Python time goes).
+                half = max(2, int(args.seconds / 2))
+                raws = {"wall": workspace.path / "profile-16-wall.txt", "cpu": workspace.path / "profile-16-cpu.txt"}
+
+                def spy_run():
+                    for mode, raw in raws.items():
+                        subprocess.run([str(harness.ROOT / ".venv/bin/py-spy"), "record", "--pid",
+                                        str(server.process.pid), "--subprocesses", "--rate", "100",
+                                        "--duration", str(half), "--format", "raw", "--nonblocking", "-o",
+                                        str(raw), *(["--idle"] if mode == "wall" else [])],
+                                       stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, timeout=half + 60)
+
+                spy = threading.Thread(target=spy_run)
+                spy.start()
             load_before = os.getloadavg()[0]
+            app_pids = server.worker_pids()
+            db_pids = harness.children_of(pg.pid())
+            cpu_app, cpu_db = harness.cpu_seconds_of(app_pids), harness.cpu_seconds_of(db_pids)
             started = time.monotonic()
             log = harness.load_run(clients[:level], names[:level], seconds=args.seconds, max_loops=args.max_loops)
             elapsed = time.monotonic() - started
+            cpu_app = harness.cpu_seconds_of(app_pids) - cpu_app
+            # Backends that connected during the level count whole.
+            cpu_db = harness.cpu_seconds_of(sorted(set(db_pids) | set(harness.children_of(pg.pid())))) - cpu_db
             all_leases += log.leases
             rate = log.loops / elapsed
             say(f"\n== {level} reviewer(s): {log.loops} loops in {elapsed:.1f} s = {rate:.1f} loops/s "
                 f"({4 * rate:.0f} requests/s); queue empty answers {log.empty}; load average "
                 f"{load_before:.2f} -> {os.getloadavg()[0]:.2f}")
+            if log.loops:
+                per_loop = 1000 * (cpu_app + cpu_db) / log.loops
+                say(f"  CPU per loop: {1000 * cpu_app / log.loops:.1f} ms in gunicorn workers + "
+                    f"{1000 * cpu_db / log.loops:.1f} ms in PostgreSQL = {per_loop:.1f} ms; at that cost "
+                    f"{os.cpu_count()} dedicated cores would carry at most {os.cpu_count() * 1000 / per_loop:.0f} "
+                    "loops/s (client excluded)")
             table = op_table(log)
             say(f"  {'op':<8} {'n':>6} {'p50 ms':>8} {'p95 ms':>8} {'p99 ms':>8} {'max ms':>8}  errors")
             for op, row in table.items():
@@ -175,12 +202,14 @@ def main() -> int:
             summary.append((level, rate, table))
             stat_statements(pg, log.loops, 8 if level == 16 else 4)
             if spy is not None:
-                _, err = spy.communicate(timeout=args.seconds + 60)
-                say("\n  Profile (py-spy record --subprocesses --idle on the gunicorn workers):")
-                if spy.returncode != 0 and not raw.exists():
-                    say(f"  py-spy failed: {err.decode()[-400:]}")
-                else:
-                    profile_summary(raw)
+                spy.join()
+                for mode, raw in raws.items():
+                    say(f"\n  Profile, {'wall clock (idle included)' if mode == 'wall' else 'on-CPU only'} "
+                        f"(py-spy record --subprocesses on the gunicorn workers, {half} s):")
+                    if raw.exists():
+                        profile_summary(raw)
+                    else:
+                        say("  py-spy wrote nothing (is ptrace allowed here?)")
 
         connections.close_all()
         checks = harness.over_assignment_check(all_leases)
