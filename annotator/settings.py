@@ -317,8 +317,6 @@ DISGUISE_PITCH_RANGE = (env_float("DISGUISE_PITCH_MIN", 0.78), env_float("DISGUI
 DISGUISE_PITCH_DEAD_BAND = env_float("DISGUISE_PITCH_DEAD_BAND", 0.08)
 # Named preset of reviews/disguise.py (figures in docs/privacy-benchmark.md).
 DISGUISE_PRESET = env("DISGUISE_PRESET", "pitch")
-# Named preset of reviews/disguise.py (figures in docs/privacy-benchmark.md).
-DISGUISE_PRESET = env("DISGUISE_PRESET", "pitch")
 AUDIO_TARGET_DBFS = env_float("AUDIO_TARGET_DBFS", -20.0)
 AUDIO_SAMPLE_RATE = 16000
 AUDIO_BITRATE = env("AUDIO_BITRATE", "48k")
