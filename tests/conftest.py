@@ -250,3 +250,31 @@ def wait_js(page, expression: str, timeout: float = 10.0):
         if time.monotonic() > deadline:
             raise AssertionError(f"timed out waiting for {expression}")
         page.wait_for_timeout(50)
+
+
+def race(target, arguments: list[tuple]) -> list:
+    """Run target(*args) for each tuple in its own thread, all released at once; return each
+    result or the exception it raised. Every thread closes its own database connection."""
+    import threading
+
+    from django.db import connections
+
+    results = [None] * len(arguments)
+    barrier = threading.Barrier(len(arguments))
+
+    def worker(index, args):
+        try:
+            barrier.wait()
+            results[index] = target(*args)
+        except Exception as exc:  # noqa: BLE001 - handed back to the test to assert on
+            results[index] = exc
+        finally:
+            connections.close_all()
+
+    threads = [threading.Thread(target=worker, args=(i, a)) for i, a in enumerate(arguments)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join(timeout=120)
+    assert not any(t.is_alive() for t in threads), "a thread hung (deadlock?)"
+    return results

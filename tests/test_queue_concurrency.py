@@ -1,14 +1,13 @@
 """The queue under real concurrency on PostgreSQL: no clip over-leased, none twice to one reviewer."""
 
-import threading
 from collections import Counter
 
 import pytest
-from django.db import connection, connections
+from django.db import connection
 
 from reviews import services
 from reviews.models import Assignment, Clip
-from tests.conftest import make_user
+from tests.conftest import make_user, race
 
 pytestmark = pytest.mark.django_db(transaction=True)
 
@@ -21,28 +20,6 @@ def make_clips(project, count: int) -> list[Clip]:
     ]
 
 
-def run_threads(target, args_list):
-    errors, results = [], [None] * len(args_list)
-    barrier = threading.Barrier(len(args_list))
-
-    def worker(index, args):
-        try:
-            barrier.wait()
-            results[index] = target(*args)
-        except Exception as exc:  # noqa: BLE001 - every error is a test failure, collected below
-            errors.append(repr(exc))
-        finally:
-            connections.close_all()
-
-    threads = [threading.Thread(target=worker, args=(i, a)) for i, a in enumerate(args_list)]
-    for thread in threads:
-        thread.start()
-    for thread in threads:
-        thread.join(timeout=120)
-    assert not any(t.is_alive() for t in threads), "a thread hung (deadlock?)"
-    return results, errors
-
-
 @pytest.mark.skipif(connection.vendor != "postgresql", reason="row locks need PostgreSQL")
 @pytest.mark.parametrize("per_clip", [1, 2])
 def test_fifty_reviewers_racing_for_thirty_clips(project, per_clip):
@@ -52,9 +29,9 @@ def test_fifty_reviewers_racing_for_thirty_clips(project, per_clip):
     reviewers = [make_user(f"reviewer{i}", "reviewer") for i in range(50)]
     project.members.add(*reviewers)
 
-    results, errors = run_threads(lambda r: services.assignment_next(reviewer=r), [(r,) for r in reviewers])
+    results = race(lambda r: services.assignment_next(reviewer=r), [(r,) for r in reviewers])
 
-    assert errors == []
+    assert [r for r in results if isinstance(r, Exception)] == []
     leased = [a for a in results if a is not None]
     assert len(leased) == min(50, 30 * per_clip)
     per_clip_counts = Counter(a.clip_id for a in Assignment.objects.all())

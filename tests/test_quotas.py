@@ -1,16 +1,15 @@
 """Quotas: every kind, atomic under concurrency, local day boundaries, live changes."""
 
-import threading
 from datetime import datetime, time, timedelta
 from zoneinfo import ZoneInfo
 
 import pytest
 import time_machine
-from django.db import connection, connections
+from django.db import connection
 
 from reviews import services
 from reviews.models import Assignment, AuditEvent, Clip, QuotaDefaults, ReviewerQuota
-from tests.conftest import events, make_user, session_client
+from tests.conftest import events, make_user, race, session_client
 
 NEXT = "/api/v1/assignments/next/"
 
@@ -141,27 +140,6 @@ def test_sampling_rate_keeps_about_that_share(project):
     assert 650 < kept < 950  # 800 expected; far outside 5 sigma would mean a broken draw
 
 
-def _race(target, arguments):
-    errors, results = [], [None] * len(arguments)
-    barrier = threading.Barrier(len(arguments))
-
-    def worker(index, args):
-        try:
-            barrier.wait()
-            results[index] = target(*args)
-        except Exception as exc:  # noqa: BLE001 - sorted below
-            results[index] = exc
-        finally:
-            connections.close_all()
-
-    threads = [threading.Thread(target=worker, args=(i, a)) for i, a in enumerate(arguments)]
-    for thread in threads:
-        thread.start()
-    for thread in threads:
-        thread.join(timeout=120)
-    return results, errors
-
-
 @pytest.mark.skipif(connection.vendor != "postgresql", reason="real row locks")
 @pytest.mark.django_db(transaction=True)
 def test_twenty_concurrent_leases_against_a_project_limit_of_five(project):
@@ -172,7 +150,7 @@ def test_twenty_concurrent_leases_against_a_project_limit_of_five(project):
     project.save()
     reviewers = [make_user(f"r{i}", "reviewer") for i in range(20)]
     project.members.add(*reviewers)
-    results, _ = _race(lambda r: services.assignment_next(reviewer=r), [(r,) for r in reviewers])
+    results = race(lambda r: services.assignment_next(reviewer=r), [(r,) for r in reviewers])
     leased = [r for r in results if isinstance(r, Assignment)]
     refused = [r for r in results if isinstance(r, QuotaExceeded)]
     assert len(leased) == 5 and len(refused) == 15, results
@@ -189,7 +167,7 @@ def test_twenty_concurrent_plays_against_a_limit_of_five(project, alice):
     fake_clips(project, 1)
     ReviewerQuota.objects.create(reviewer=alice, plays_per_clip=5)
     assignment = services.assignment_next(reviewer=alice)
-    results, _ = _race(lambda: quotas.play_take(reviewer=alice, assignment=assignment), [()] * 20)
+    results = race(lambda: quotas.play_take(reviewer=alice, assignment=assignment), [()] * 20)
     assert sum(r is None for r in results) == 5
     assert sum(isinstance(r, QuotaExceeded) for r in results) == 15
 
