@@ -69,6 +69,16 @@ def cpu_seconds_of(pids: list[int]) -> float:
     return total / ticks
 
 
+def cpu_by_pid(pids) -> dict[int, float]:
+    return {pid: cpu_seconds_of([pid]) for pid in pids if Path(f"/proc/{pid}").exists()}
+
+
+def cpu_used_between(before: dict[int, float], after: dict[int, float]) -> float:
+    """CPU used between two ``cpu_by_pid`` snapshots: new processes count whole; processes that
+    ended in between are left out (an undercount, never a negative)."""
+    return sum(seconds - before.get(pid, 0.0) for pid, seconds in after.items())
+
+
 def children_of(parent: int) -> list[int]:
     """Direct children of a process, from /proc."""
     children = []

@@ -140,6 +140,7 @@ def main() -> int:
 
         world = harness.world_create(reviewers=max(levels), clips=clips)
         connections.close_all()
+        pg.sql("VACUUM ANALYZE")  # plans as on a live database, not on bulk-loaded tables without statistics
         server = harness.Gunicorn(workspace, env, workers=args.workers or None, worker_class=args.worker_class,
                                   threads=args.threads)
         say(f"Machine: {os.cpu_count()} cores (shared), load average {os.getloadavg()[0]:.2f}; "
@@ -176,13 +177,12 @@ def main() -> int:
             load_before = os.getloadavg()[0]
             app_pids = server.worker_pids()
             db_pids = harness.children_of(pg.pid())
-            cpu_app, cpu_db = harness.cpu_seconds_of(app_pids), harness.cpu_seconds_of(db_pids)
+            cpu_app, cpu_db = harness.cpu_by_pid(app_pids), harness.cpu_by_pid(db_pids)
             started = time.monotonic()
             log = harness.load_run(clients[:level], names[:level], seconds=args.seconds, max_loops=args.max_loops)
             elapsed = time.monotonic() - started
-            cpu_app = harness.cpu_seconds_of(app_pids) - cpu_app
-            # Backends that connected during the level count whole.
-            cpu_db = harness.cpu_seconds_of(sorted(set(db_pids) | set(harness.children_of(pg.pid())))) - cpu_db
+            cpu_app = harness.cpu_used_between(cpu_app, harness.cpu_by_pid(server.worker_pids()))
+            cpu_db = harness.cpu_used_between(cpu_db, harness.cpu_by_pid(harness.children_of(pg.pid())))
             all_leases += log.leases
             rate = log.loops / elapsed
             say(f"\n== {level} reviewer(s): {log.loops} loops in {elapsed:.1f} s = {rate:.1f} loops/s "
