@@ -242,6 +242,7 @@ def assignment_next(*, reviewer, another: bool = False) -> Assignment | None:
         held = Assignment.objects.filter(clip=OuterRef("pk"), reviewer=reviewer, status__in=Assignment.HOLDING)
         candidates = (
             Clip.objects.select_related("project")
+            .defer("peaks")  # the waveform is not needed to lease; it would make the scan heavy
             .filter(project__members=reviewer, status=Clip.Status.OPEN, withheld=False,
                     slots_taken__lt=F("project__transcriptions_per_clip"))
             .exclude(Exists(held))
