@@ -8,7 +8,7 @@ from django.middleware.csrf import get_token
 from django.db import DatabaseError, InterfaceError, OperationalError
 from django.http import Http404, HttpResponse
 from django.utils import timezone
-from rest_framework import exceptions, serializers, status
+from rest_framework import exceptions, parsers, serializers, status
 from rest_framework.response import Response
 from rest_framework.views import APIView
 from rest_framework.views import exception_handler as drf_exception_handler
@@ -196,6 +196,7 @@ class IngestSerializer(serializers.Serializer):
 
 class ClipIngestView(APIView):
     permission_classes = [IsIngestService]
+    parser_classes = [parsers.MultiPartParser]
     audit_action = "clip.ingest"
 
     def post(self, request):

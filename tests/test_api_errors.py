@@ -120,3 +120,11 @@ def test_redis_is_the_shared_cache_when_configured():
     result = subprocess.run([sys.executable, "manage.py", "shell", "-c", code], cwd=ROOT, capture_output=True,
                             text=True, timeout=60, env={"REDIS_URL": "redis://127.0.0.1:6379/0", "PATH": "/usr/bin"})
     assert result.stdout.strip().splitlines()[-1] == "RedisCache v", result.stderr[-500:]
+
+
+def test_json_endpoints_refuse_form_bodies(project, alice):
+    """Found by schemathesis: a multipart body on "next" was read as an empty form and accepted."""
+    client = session_client(alice)
+    response = client.post("/api/v1/assignments/next/", {"another": "x"}, format="multipart")
+    assert_error(response, 415, "unsupported_media_type")
+    assert client.post("/api/v1/assignments/next/").status_code in (201, 204)  # no body at all is fine

@@ -63,12 +63,12 @@ def test_planted_identifiers_appear_nowhere(project, ingest_client, alice, _isol
         responses.append(page.content)
         csrf = page.context["csrf_token"]
         headers = {"HTTP_X_CSRFTOKEN": csrf}
-        leased = browser.post("/api/v1/assignments/next/", **headers)
+        leased = browser.post("/api/v1/assignments/next/", content_type="application/json", **headers)
         assert leased.status_code == 201
         responses.append(leased.content)
         assignment = leased.json()
         responses.append(browser.get(f"/api/v1/assignments/{assignment['id']}/").content)
-        token = browser.post(assignment["audio_token_url"], **headers)
+        token = browser.post(assignment["audio_token_url"], content_type="application/json", **headers)
         responses.append(token.content)
         audio = browser.get(assignment["audio_url"], HTTP_X_AUDIO_TOKEN=token.json()["token"])
         assert audio.status_code == 200
