@@ -203,6 +203,8 @@ class AuditEventListView(SupervisorView):
 
 
 class EscalationStatusSerializer(serializers.Serializer):
+    # Query strings read empty values as "not given"; an explicit empty status is refused
+    # in the view instead, so the answer matches the documented enum.
     status = serializers.ChoiceField(choices=[*Escalation.Status.values, "all"], required=False, default="")
 
 
@@ -210,6 +212,9 @@ class EscalationListView(SupervisorView):
     audit_action = "escalation.list"
 
     def get(self, request):
+        if request.query_params.get("status", None) == "":
+            raise InvalidInput("status is one of open, taken, closed, all.", code="invalid_filters",
+                               fields={"status": "One of open, taken, closed, all."})
         serializer = EscalationStatusSerializer(data=request.query_params)
         serializer.is_valid(raise_exception=True)
         wanted = serializer.validated_data["status"]

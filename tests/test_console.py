@@ -552,3 +552,11 @@ def test_front_page_shows_the_latest_chain_verification(clients):
     html = clients["sam"].get("/console/").content.decode()
     assert "Broken" in html and "1234" in html and 'href="/console/audit/?ids=77"' in html
     assert "Never verified." not in html
+
+
+def test_escalation_list_refuses_an_empty_status(sam):
+    """Found by schemathesis: ?status= was read as "not given" and answered 200."""
+    from tests.conftest import session_client
+
+    response = session_client(sam).get("/api/v1/escalations/?status=")
+    assert response.status_code == 400 and response.json()["code"] == "invalid_filters"
