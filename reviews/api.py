@@ -326,7 +326,9 @@ class SubmitView(ReviewerView):
         )
 
 
-class SkipSerializer(serializers.Serializer):
+class ReasonSerializer(serializers.Serializer):
+    """A short reason, for skipping and for flagging."""
+
     reason = StrictCharField(max_length=services.MAX_REASON)
 
 
@@ -334,7 +336,7 @@ class SkipView(ReviewerView):
     audit_action = "assignment.skip"
 
     def post(self, request, assignment_id):
-        serializer = SkipSerializer(data=request.data)
+        serializer = ReasonSerializer(data=request.data)
         serializer.is_valid(raise_exception=True)
         assignment = services.assignment_skip(reviewer=request.user, assignment_id=assignment_id,
                                               reason=serializer.validated_data["reason"])
@@ -345,7 +347,7 @@ class FlagView(ReviewerView):
     audit_action = "clip.flag"
 
     def post(self, request, assignment_id):
-        serializer = SkipSerializer(data=request.data)
+        serializer = ReasonSerializer(data=request.data)
         serializer.is_valid(raise_exception=True)
         escalation = services.clip_flag(reviewer=request.user, assignment_id=assignment_id,
                                         reason=serializer.validated_data["reason"])

@@ -229,9 +229,9 @@ def _annotate():
     extend_schema_view(post=extend_schema(summary="Submit (idempotent)", request=api.SubmitSerializer, responses={
         201: SubmittedSerializer, 200: SubmittedSerializer, **errors(400, 409, *COMMON)},
         auth=SESSION))(api.SubmitView)
-    extend_schema_view(post=extend_schema(summary="Skip with a reason", request=api.SkipSerializer, responses={
+    extend_schema_view(post=extend_schema(summary="Skip with a reason", request=api.ReasonSerializer, responses={
         200: SkippedSerializer, **errors(400, 409, *COMMON)}, auth=SESSION))(api.SkipView)
-    extend_schema_view(post=extend_schema(summary="Flag as distressing", request=api.SkipSerializer, responses={
+    extend_schema_view(post=extend_schema(summary="Flag as distressing", request=api.ReasonSerializer, responses={
         201: FlaggedSerializer, **errors(400, 409, *COMMON)}, auth=SESSION))(api.FlagView)
     extend_schema_view(get=extend_schema(summary="Today's progress against my quota", responses={
         200: ProgressSerializer, **errors(*COMMON)}, auth=SESSION))(api.ProgressView)
