@@ -328,6 +328,8 @@ RETENTION_AUDIO_DAYS = env_int("RETENTION_AUDIO_DAYS", 730)  # then the audio go
 
 # --- Review -------------------------------------------------------------------
 AUDIO_TOKEN_MAX_AGE = min(env_int("AUDIO_TOKEN_MAX_AGE", 60), 120)
+# Fetches of one escalated clip by one supervisor (each needs its own single-use token).
+ESCALATION_PLAYS_PER_SUPERVISOR = env_int("ESCALATION_PLAYS_PER_SUPERVISOR", 5)
 LEASE_SWEEP_BATCH = 200
 # Daily quotas start again at midnight in this zone.
 QUOTA_TIME_ZONE = env("QUOTA_TIME_ZONE", TIME_ZONE)

@@ -23,6 +23,7 @@ api_v1 = [
     path("api/v1/subjects/opt-out/", api.SubjectOptOutView.as_view(), name="api-subject-opt-out"),
     path("api/v1/subjects/opt-in/", api.SubjectOptInView.as_view(), name="api-subject-opt-in"),
     path("api/v1/subjects/erase/", api.SubjectEraseView.as_view(), name="api-subject-erase"),
+    path("api/v1/subjects/access-report/", api.SubjectAccessReportView.as_view(), name="api-subject-access-report"),
 ]
 
 handler400 = "reviews.views.bad_request"

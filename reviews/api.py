@@ -391,3 +391,10 @@ class SubjectOptInView(SubjectView):
 class SubjectEraseView(SubjectView):
     audit_action = "subject.erase"
     operation = staticmethod(lifecycle.subject_erase)
+
+
+class SubjectAccessReportView(SubjectView):
+    """Who heard this subject's recordings: counts by role and day, never reviewer names."""
+
+    audit_action = "subject.access_report"
+    operation = staticmethod(lifecycle.subject_access_report)

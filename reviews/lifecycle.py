@@ -6,12 +6,15 @@ import hmac
 import json
 from dataclasses import dataclass
 from datetime import timedelta
+from datetime import timezone as dt_timezone
 from pathlib import Path
 
 from django.conf import settings
 from django.contrib.contenttypes.models import ContentType
 from django.core.files.storage import default_storage
 from django.db import transaction
+from django.db.models import Count
+from django.db.models.functions import TruncDate
 from django.utils import timezone
 from guardian.models import UserObjectPermission
 
@@ -104,8 +107,7 @@ def subject_erase(*, actor, account_id: str) -> dict:
     subject_key, now = _subject(account_id), timezone.now()
     with transaction.atomic():
         clips = list(Clip.objects.select_for_update().filter(subject_key=subject_key))
-        _end_live_leases(clips, now)
-        counts = _clips_delete(clips)
+        counts = _clips_erase(clips, now)
         audit_record(actor=actor, action="subject.erase", object_type="subject", object_id=subject_key[:16],
                      details={"subject_key": subject_key, **counts})
     return counts
@@ -207,3 +209,34 @@ def transcripts_export(*, admin, project, out_dir: Path, include_personal_inform
         manifest_path.unlink(missing_ok=True)
         raise
     return ExportResult(data_path, manifest_path, written, transcriptions, withheld)
+
+
+def subject_access_report(*, actor, account_id: str) -> dict:
+    """Tell a subject who heard their recordings: counts by role and day, never names.
+
+    Built from the audit trail, the one record of every play. Clips that were erased, or
+    whose pseudonym link retention removed, can no longer be tied to the subject and are
+    not counted (that is what erasure and unlinking mean)."""
+    subject_key = _subject(account_id)
+    with transaction.atomic():
+        clip_ids = list(Clip.objects.filter(subject_key=subject_key).values_list("pk", flat=True))
+        plays = (AuditEvent.objects.filter(action="audio.play", outcome=AuditEvent.Outcome.ALLOWED,
+                                           clip_id__in=clip_ids)
+                 .annotate(day=TruncDate("at", tzinfo=dt_timezone.utc))
+                 .values("day", "role").annotate(plays=Count("id")).order_by("day", "role"))
+        play_days = [{"day": row["day"].isoformat(), "role": row["role"], "plays": row["plays"]} for row in plays]
+        by_role: dict[str, int] = {}
+        for row in play_days:
+            by_role[row["role"]] = by_role.get(row["role"], 0) + row["plays"]
+        report = {
+            "clips": len(clip_ids),
+            "clips_reviewed": Transcription.objects.filter(clip_id__in=clip_ids).values("clip_id").distinct().count(),
+            "plays": sum(by_role.values()),
+            "plays_by_role": by_role,
+            "play_days": play_days,
+            "clips_escalated": Escalation.objects.filter(clip_id__in=clip_ids).values("clip_id").distinct().count(),
+            "opted_out": subject_opted_out(subject_key),
+        }
+        audit_record(actor=actor, action="subject.access_report", object_type="subject", object_id=subject_key[:16],
+                     details={"subject_key": subject_key, "clips": report["clips"], "plays": report["plays"]})
+    return report

@@ -313,6 +313,15 @@ class AuditEvent(models.Model):
     clip_id = models.UUIDField(null=True, blank=True)
     outcome = models.CharField(max_length=10, choices=Outcome.choices)
     client_ip = models.GenericIPAddressField(null=True, blank=True)
+class AudioTokenUse(models.Model):
+    """The nonce of an audio token that has been spent. A unique row, inserted in the
+    play's transaction, makes a token single-use across every app server: a replay or a
+    parallel burst finds the row (or waits on the first insert) and is refused."""
+
+    nonce = models.CharField(max_length=32, unique=True)
+    used_at = models.DateTimeField(db_index=True)
+
+
     user_agent = models.CharField(max_length=200, blank=True)
     request_id = models.CharField(max_length=64, blank=True)
     details = models.JSONField(default=dict, blank=True)

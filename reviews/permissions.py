@@ -7,11 +7,13 @@ they hold ``reviews.review_clip`` on one clip only while their assignment is liv
 import hashlib
 import secrets
 import uuid
+from datetime import timedelta
 from functools import lru_cache
 
 from django.conf import settings
 from django.contrib.auth.models import Group, Permission
 from django.core import signing
+from django.db import connection
 from django.contrib.sessions.models import Session
 from django.utils import timezone
 from django_otp import user_has_device
@@ -19,7 +21,7 @@ from guardian.models import UserObjectPermission
 from rest_framework import authentication, exceptions, permissions
 
 from .errors import NotFoundDenied
-from .models import Assignment, Clip, ServiceToken, UserSession
+from .models import Assignment, AudioTokenUse, Clip, ServiceToken, UserSession
 
 REVIEWER = "reviewer"
 SUPERVISOR = "supervisor"
@@ -205,14 +207,39 @@ def audio_token_sign(*, user, session_key: str | None, subject: str) -> str:
     )
 
 
-def audio_token_valid(token: str, *, user, session_key: str | None, subject: str) -> bool:
-    """Check an audio token against the caller, their session and the subject asked for."""
+def audio_token_consume(token: str, *, user, session_key: str | None, subject: str) -> str | None:
+    """Check an audio token against the caller, their session and the subject asked for,
+    and spend it. Returns None when it is good, else why not ("bad_token", "token_used").
+
+    Must run inside the play's transaction: the spent nonce is a unique row, so if the
+    play is refused later (quota, lease) the rollback gives the token back, and two
+    requests racing with one token cannot both insert it (PostgreSQL makes the second
+    wait for the first to commit, then finds the conflict)."""
     try:
         claims = signing.loads(token or "", salt=AUDIO_TOKEN_SALT, max_age=settings.AUDIO_TOKEN_MAX_AGE)
     except signing.BadSignature:
-        return False
-    return (claims.get("t") == subject and claims.get("u") == user.pk
-            and claims.get("s") == _session_binding(session_key) and bool(session_key))
+        return "bad_token"
+    if not (claims.get("t") == subject and claims.get("u") == user.pk
+            and claims.get("s") == _session_binding(session_key) and bool(session_key)):
+        return "bad_token"
+    nonce = str(claims.get("n", ""))[:32]
+    with connection.cursor() as cursor:
+        # One round trip, atomic on its own: the row exists afterwards either way, and
+        # rowcount says whether this request was the one that put it there.
+        cursor.execute(
+            f"INSERT INTO {AudioTokenUse._meta.db_table} (nonce, used_at) VALUES (%s, %s) "  # noqa: S608 - table name from the model
+            "ON CONFLICT (nonce) DO NOTHING",
+            [nonce, timezone.now()],
+        )
+        spent = cursor.rowcount == 1
+    return None if spent else "token_used"
+
+
+def audio_token_uses_forget(*, now=None) -> int:
+    """Drop spent nonces older than any token could be; an expired token fails on its own."""
+    cutoff = (now or timezone.now()) - timedelta(seconds=settings.AUDIO_TOKEN_MAX_AGE + 60)
+    deleted, _ = AudioTokenUse.objects.filter(used_at__lt=cutoff).delete()
+    return deleted
 
 
 def assignment_owned(user, assignment_id, *, attempted: str) -> None:

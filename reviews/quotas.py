@@ -114,6 +114,16 @@ def play_take(*, reviewer, assignment: Assignment) -> None:
         raise QuotaExceeded("plays_per_clip", f"You can play a clip at most {limit} times.", None)
 
 
+def escalation_play_take(*, supervisor, escalation) -> None:
+    """Allow one more fetch of an escalated clip by this supervisor, or raise QuotaExceeded.
+
+    Supervisors listen to judge what happened, not to keep the clip: the limit is per
+    supervisor and escalation, and takes no part in the reviewers' quotas."""
+    limit = settings.ESCALATION_PLAYS_PER_SUPERVISOR
+    if not _take(f"user:{supervisor.pk}:escalation:{escalation.pk}:plays", limit):
+        raise QuotaExceeded("escalation_plays", f"You can play an escalated clip at most {limit} times.", None)
+
+
 def flag_count(*, reviewer, now: datetime) -> None:
     """Count a flag towards the reviewer's daily exposure limit."""
     day = quota_day(now)

@@ -148,6 +148,22 @@ class OptInSerializer(serializers.Serializer):
 
 class ErasedSerializer(serializers.Serializer):
     clips = serializers.IntegerField()
+class PlayDaySerializer(serializers.Serializer):
+    day = serializers.DateField(help_text="UTC day.")
+    role = serializers.CharField(help_text="The role the listener acted in (reviewer, supervisor, ...).")
+    plays = serializers.IntegerField()
+
+
+class AccessReportSerializer(serializers.Serializer):
+    clips = serializers.IntegerField(help_text="The subject's clips still held and linked to them.")
+    clips_reviewed = serializers.IntegerField()
+    plays = serializers.IntegerField(help_text="Audio fetches of those clips, from the audit trail.")
+    plays_by_role = serializers.DictField(child=serializers.IntegerField())
+    play_days = PlayDaySerializer(many=True)
+    clips_escalated = serializers.IntegerField()
+    opted_out = serializers.BooleanField()
+
+
     assignments = serializers.IntegerField()
     drafts = serializers.IntegerField()
     revisions = serializers.IntegerField()
@@ -237,7 +253,9 @@ def _annotate():
         200: ProgressSerializer, **errors(*COMMON)}, auth=SESSION))(api.ProgressView)
     for view, shape, summary in ((api.SubjectOptOutView, OptOutSerializer, "Opt a subject out"),
                                  (api.SubjectOptInView, OptInSerializer, "Opt a subject in again"),
-                                 (api.SubjectEraseView, ErasedSerializer, "Erase a subject")):
+                                 (api.SubjectEraseView, ErasedSerializer, "Erase a subject"),
+                                 (api.SubjectAccessReportView, AccessReportSerializer,
+                                  "Who heard a subject's recordings (counts by role and day)")):
         extend_schema_view(post=extend_schema(summary=summary, request=api.SubjectSerializer, responses={
             200: shape, **errors(400, *COMMON)}, auth=TOKEN))(view)
     extend_schema_view(get=extend_schema(summary="Search the audit trail (keyset pages)", parameters=[

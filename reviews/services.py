@@ -342,13 +342,14 @@ def audio_token_issue(*, reviewer, assignment_id, session_key: str | None) -> Au
 
 
 def audio_open(*, reviewer, assignment_id, token: str, session_key: str | None) -> Clip:
-    """Check token, lease and grant for one play, audit it, and return the clip to stream."""
+    """Spend the token, check lease and grant for one fetch, audit it, and return the clip to stream."""
     with transaction.atomic():
         assignment = permissions.assignment_for_reviewer(reviewer, assignment_id, attempted="audio.play")
-        if not permissions.audio_token_valid(token, user=reviewer, session_key=session_key,
-                                             subject=f"assignment:{assignment.pk}"):
+        refused = permissions.audio_token_consume(token, user=reviewer, session_key=session_key,
+                                                  subject=f"assignment:{assignment.pk}")
+        if refused:
             raise NotFoundDenied(object_type="assignment", object_id=assignment.pk, attempted="audio.play",
-                                 reason="bad_token", clip_id=assignment.clip_id)
+                                 reason=refused, clip_id=assignment.clip_id)
         if not permissions.clip_access_held(reviewer, assignment):
             raise NotFoundDenied(object_type="assignment", object_id=assignment.pk, attempted="audio.play",
                                  reason="lease_ended", clip_id=assignment.clip_id)

@@ -20,7 +20,7 @@ from django.db.models import Count, Max, Min, Q, QuerySet
 from django.utils import timezone
 from django.utils.dateparse import parse_date, parse_datetime
 
-from . import permissions
+from . import permissions, quotas
 from .audit import audit_record
 from .errors import DomainError, InvalidInput, NotFoundDenied
 from .models import AuditEvent, AuditVerification, Clip, Escalation
@@ -406,13 +406,15 @@ def escalation_audio_open(*, supervisor, escalation_id, token: str, session_key:
     """Check the token and the hold for one play, audit it, and return the clip to stream."""
     with transaction.atomic():
         escalation = escalation_get(escalation_id=escalation_id, attempted="audio.play")
-        if not permissions.audio_token_valid(token, user=supervisor, session_key=session_key,
-                                             subject=f"escalation:{escalation.pk}"):
+        refused = permissions.audio_token_consume(token, user=supervisor, session_key=session_key,
+                                                  subject=f"escalation:{escalation.pk}")
+        if refused:
             raise NotFoundDenied(object_type="escalation", object_id=str(escalation.pk), attempted="audio.play",
-                                 reason="bad_token", clip_id=escalation.clip_id)
+                                 reason=refused, clip_id=escalation.clip_id)
         _require_holder(escalation, supervisor=supervisor, attempted="audio.play")
         if escalation.clip.status == Clip.Status.PURGED or not escalation.clip.audio:
             raise DomainError("The audio of this clip has been deleted.", code="audio_gone", status=410)
+        quotas.escalation_play_take(supervisor=supervisor, escalation=escalation)
         audit_record(actor=supervisor, action="audio.play", object_type="escalation", object_id=escalation.pk,
                      clip_id=escalation.clip_id)
     return escalation.clip

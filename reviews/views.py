@@ -17,6 +17,7 @@ from django.utils.http import url_has_allowed_host_and_scheme
 from django.views.decorators.http import require_http_methods
 
 from . import mfa, permissions
+from .audit import audit_denied
 from .errors import NotFoundDenied
 
 
@@ -90,8 +91,20 @@ def _is_api(request) -> bool:
     return request.path.startswith("/api/")
 
 
+# The collections under /api/v1/ whose unmatched paths (a bare collection, a typo'd
+# sub-resource) are recorded like any other refused attempt on that kind of object.
+API_OBJECT_TYPES = {"assignments": "assignment", "escalations": "escalation", "clips": "clip",
+                    "subjects": "subject", "audit-events": "audit_event"}
+
+
 def not_found(request, exception=None):
     if _is_api(request):
+        # Probing for URLs is an access attempt too: audit it as every other assignment URL
+        # does. Only the collection's name is kept, never the path (it could carry anything).
+        parts = request.path.split("/")
+        collection = parts[3] if len(parts) > 3 and parts[2] == "v1" else ""
+        audit_denied(actor=getattr(request, "user", None), attempted="api",
+                     object_type=API_OBJECT_TYPES.get(collection, "api"), reason="no_such_endpoint")
         return JsonResponse({"code": "not_found", "detail": "Not found."}, status=404)
     return render(request, "404.html", status=404)
 

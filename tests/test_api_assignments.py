@@ -6,7 +6,7 @@ import pytest
 import time_machine
 from django.utils import timezone
 
-from reviews.models import Assignment, Clip, Transcription
+from reviews.models import Assignment, AuditEvent, Clip, Transcription
 from tests.conftest import events, session_client
 
 LABELS = {"speaker": ["adult"]}
@@ -203,3 +203,15 @@ def test_media_paths_are_not_served(project, ingest, alice):
     client = session_client(alice)
     for path in (f"/media/{clip.audio.name}", f"/{clip.audio.name}", f"/static/{clip.audio.name}"):
         assert client.get(path).status_code == 404
+
+
+def test_the_bare_collection_and_unknown_api_paths_answer_404_and_are_audited(project, alice):
+    client = session_client(alice)
+    for path, object_type in (("/api/v1/assignments/", "assignment"), ("/api/v1/escalations/x/y/z/", "escalation"),
+                              ("/api/v1/no-such-thing/", "api")):
+        response = client.get(path)
+        assert response.status_code == 404 and response.json()["code"] == "not_found"
+        event = AuditEvent.objects.filter(action="access.denied").order_by("-id").first()
+        assert (event.object_type, event.details["reason"], event.actor_id) == (object_type, "no_such_endpoint",
+                                                                                alice.pk)
+    assert AuditEvent.objects.filter(action="access.denied").count() == 3

@@ -1,10 +1,12 @@
 from django.core.management.base import BaseCommand
 
+from reviews.permissions import audio_token_uses_forget
 from reviews.services import lease_sweep
 
 
 class Command(BaseCommand):
-    help = "Expire overdue leases so their clips return to the queue (run from cron every minute)."
+    help = ("Expire overdue leases so their clips return to the queue, and forget spent audio-token "
+            "nonces older than any token (run from cron every minute).")
 
     def handle(self, *args, **options):
         total = 0
@@ -13,4 +15,5 @@ class Command(BaseCommand):
             total += count
             if count == 0:
                 break
-        self.stdout.write(f"Expired {total} lease(s).")
+        forgotten = audio_token_uses_forget()
+        self.stdout.write(f"Expired {total} lease(s); forgot {forgotten} spent audio token(s).")
