@@ -20,7 +20,7 @@ from guardian.models import UserObjectPermission
 
 from .audit import audit_record
 from .errors import InvalidInput
-from .models import Assignment, Clip, Draft, Revision, SubjectOptOut, Transcription
+from .models import Assignment, AuditEvent, Clip, Draft, Escalation, Revision, SubjectOptOut, Transcription
 
 PERSONAL_INFO_LABEL = "contains-personal-information"
 
@@ -102,6 +102,12 @@ def _clips_delete(clips: list[Clip]) -> dict:
     return counts
 
 
+def _clips_erase(clips: list[Clip], now) -> dict:
+    """End the clips' live leases, then delete them and their work; files go after commit."""
+    _end_live_leases(clips, now)
+    return _clips_delete(clips)
+
+
 def subject_erase(*, actor, account_id: str) -> dict:
     """Delete every recording of a subject and all work on it; the trail keeps the pseudonym and counts."""
     subject_key, now = _subject(account_id), timezone.now()
@@ -111,6 +117,22 @@ def subject_erase(*, actor, account_id: str) -> dict:
         audit_record(actor=actor, action="subject.erase", object_type="subject", object_id=subject_key[:16],
                      details={"subject_key": subject_key, **counts})
     return counts
+
+
+def clip_erase(*, actor, clip_ids: list) -> dict:
+    """Erase these clips exactly as subject erasure does; one ``clip.erase`` event per clip."""
+    # One event per clip, carrying clip_id, so each clip's history in the console ends with
+    # who erased it; the subject pseudonym stays out of it (admins are not to link clips).
+    now, totals = timezone.now(), {}
+    with transaction.atomic():
+        clips = list(Clip.objects.select_for_update().filter(pk__in=list(clip_ids)).order_by("ingested_at", "id"))
+        for clip in clips:
+            counts = _clips_erase([clip], now)
+            audit_record(actor=actor, action="clip.erase", object_type="clip", object_id=clip.pk, clip_id=clip.pk,
+                         details=counts)
+            for name, count in counts.items():
+                totals[name] = totals.get(name, 0) + count
+    return totals or {"clips": 0}
 
 
 def retention_apply(*, actor=None, now=None) -> dict:

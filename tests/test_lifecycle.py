@@ -85,6 +85,38 @@ def test_erasure_removes_every_trace_but_the_pseudonym_in_the_trail(project, ing
     assert chain_verify().ok
 
 
+def test_clip_erasure_is_subject_erasure_for_chosen_clips_with_one_event_each(
+        project, ingest, alice, ada, _isolated_media, django_capture_on_commit_callbacks):
+    first, second, kept = ingest(3)
+    client = session_client(alice)
+    held = client.post("/api/v1/assignments/next/").json()
+    client.put(f"/api/v1/assignments/{held['id']}/draft/", {"text": "draft", "labels": {}, "version": 0},
+               format="json")
+    assert Assignment.objects.get(pk=held["id"]).clip_id == first.pk  # the oldest: a live lease on it
+
+    with django_capture_on_commit_callbacks(execute=True) as callbacks:
+        counts = lifecycle.clip_erase(actor=ada, clip_ids=[first.pk, second.pk])
+        assert (_isolated_media / first.audio.name).exists()  # until the deletion commits
+    assert callbacks
+    assert counts == {"clips": 2, "assignments": 1, "drafts": 1, "revisions": 1, "transcriptions": 0,
+                      "audio_files": 2}
+    remaining_files = {p.name for p in _isolated_media.rglob("*") if p.is_file()}
+    assert remaining_files == {kept.audio.name.split("/")[-1]}
+    assert list(Clip.objects.values_list("pk", flat=True)) == [kept.pk]
+    assert client.get(f"/api/v1/assignments/{held['id']}/").status_code == 404  # alice's lease went with it
+    erased = events("clip.erase")
+    assert [e.clip_id for e in erased] == [first.pk, second.pk]
+    assert erased[0].details == {"clips": 1, "assignments": 1, "drafts": 1, "revisions": 1, "transcriptions": 0,
+                                 "audio_files": 1}
+    assert all(e.actor_name == "ada" and "subject_key" not in e.details for e in erased)
+    assert not events("subject.erase") and chain_verify().ok
+
+
+def test_clip_erasure_of_nothing_writes_nothing(project, ada):
+    assert lifecycle.clip_erase(actor=ada, clip_ids=[]) == {"clips": 0}
+    assert not events("clip.erase")
+
+
 def test_retention_unlinks_then_purges_audio(project, ingest, _isolated_media, settings,
                                             django_capture_on_commit_callbacks):
     settings.RETENTION_UNLINK_DAYS, settings.RETENTION_AUDIO_DAYS = 180, 730
