@@ -1,21 +1,33 @@
 """Django admin: declarative, except for the hooks that audit every change (fields, old -> new).
 
-No page offers audio; the subject pseudonym is never shown; audit events are read-only.
+Configuration (projects, schemas, quotas, users, groups) is editable and every add, change and
+delete is audited. Reviewers' work (clips, assignments, transcriptions, escalations) is
+read-only and cannot be deleted here: the only way out is "Erase selected clips", which is
+lifecycle.clip_erase, the same path as a subject's erasure (files removed, one event per clip).
+No page offers audio, transcript text, reviewers' free text or the subject pseudonym; audit
+events are read-only. tests/test_admin_walk.py walks every registered model to hold this.
 """
 
+from axes.models import AccessAttempt, AccessFailureLog, AccessLog
 from django.conf import settings
 from django.contrib import admin
 from django.contrib.auth.admin import GroupAdmin, UserAdmin
 from django.contrib.auth.models import Group, User
+from django.db import transaction
 from django.db.models import Model
+from django.template.response import TemplateResponse
+from django_otp.plugins.otp_totp.models import TOTPDevice
 
+from . import lifecycle
 from .audit import audit_record
 from .disguise import PRESETS
 from .models import (Assignment, AuditEvent, AuditVerification, Clip, Escalation, Label, LabelGroup, LabelSchema,
                      Project, QuotaDefaults, ReviewerQuota, Transcription)
 
 QUOTA_MODELS = (QuotaDefaults, ReviewerQuota)
-SECRET_FIELDS = {"password"}
+# Recorded as "changed", never with a value: secrets, and staff members' personal details
+# (the trail carries no PII, staff's included).
+SECRET_FIELDS = {"password", "key", "first_name", "last_name", "email"}
 
 
 def _shown(value) -> str | None:
@@ -24,6 +36,16 @@ def _shown(value) -> str | None:
     if isinstance(value, Model):
         return f"{value._meta.model_name}:{value.pk}"
     return str(value)[:200]
+
+
+def _changes(names, before: dict, after: dict) -> dict:
+    changes = {}
+    for name in names:
+        if name in SECRET_FIELDS:
+            changes[name] = "changed"
+        elif before.get(name) != after.get(name):
+            changes[name] = [before.get(name), after.get(name)]
+    return changes
 
 
 def _snapshot(obj, names) -> dict:
@@ -56,12 +78,7 @@ class AuditedAdmin(admin.ModelAdmin):
         super().save_related(request, form, formsets, change)  # many-to-many values are final only now
         obj, names, before, change = request._audit_pending
         after = _snapshot(type(obj).objects.get(pk=obj.pk), names)  # as stored, formatted like "before"
-        changes = {}
-        for name in names:
-            if name in SECRET_FIELDS:
-                changes[name] = "changed"
-            elif before.get(name) != after.get(name):
-                changes[name] = [before.get(name), after.get(name)]
+        changes = _changes(names, before, after)
         role_change = isinstance(obj, User) and "groups" in changes
         audit_record(
             actor=request.user, action="role.change" if role_change else self._action(obj),
@@ -86,7 +103,7 @@ class AuditedAdmin(admin.ModelAdmin):
                     actor=request.user, action=self._action(inline_form.instance),
                     object_type=inline_form.instance._meta.model_name, object_id=inline_form.instance.pk,
                     details={"operation": "change" if existed else "add",
-                             "fields": {n: [before.get(n), after.get(n)] for n in names}},
+                             "fields": _changes(names, before, after)},
                 )
         for deleted in formset.deleted_objects:
             audit_record(actor=request.user, action=self._action(deleted), object_type=deleted._meta.model_name,
@@ -94,13 +111,27 @@ class AuditedAdmin(admin.ModelAdmin):
 
     def delete_model(self, request, obj):
         object_id = obj.pk
-        super().delete_model(request, obj)
-        audit_record(actor=request.user, action=self._action(obj), object_type=obj._meta.model_name,
-                     object_id=object_id, details={"operation": "delete"})
+        with transaction.atomic():  # no audit, no delete
+            super().delete_model(request, obj)
+            audit_record(actor=request.user, action=self._action(obj), object_type=obj._meta.model_name,
+                         object_id=object_id, details={"operation": "delete"})
 
     def delete_queryset(self, request, queryset):
-        for obj in queryset:
-            self.delete_model(request, obj)
+        # "Delete selected" runs outside the admin's transaction and would skip the hook: one event per object.
+        with transaction.atomic():
+            for obj in queryset:
+                self.delete_model(request, obj)
+
+
+class ReadOnlyAdmin(admin.ModelAdmin):
+    def has_add_permission(self, request):
+        return False
+
+    def has_change_permission(self, request, obj=None):
+        return False
+
+    def has_delete_permission(self, request, obj=None):
+        return False
 
 
 class LabelInline(admin.TabularInline):
@@ -180,68 +211,55 @@ class ReviewerQuotaAdmin(AuditedAdmin):
 
 
 @admin.register(Clip)
-class ClipAdmin(admin.ModelAdmin):
+class ClipAdmin(ReadOnlyAdmin):
     list_display = ["id", "project", "status", "duration_ms", "transcriptions_done", "ingested_at"]
     list_filter = ["project", "status"]
     # The audio file and the subject pseudonym are not shown: admins need neither.
     fields = ["project", "status", "recorded_on", "locale", "duration_ms", "slots_taken", "transcriptions_done"]
     readonly_fields = fields
+    # A plain delete would leave the audio in storage, out of reach of erasure and retention,
+    # and write no event: clips leave only through the lifecycle's erasure.
+    actions = ["clips_erase"]
 
-    def has_add_permission(self, request):
-        return False
+    @admin.action(description="Erase selected clips (audio and all work on them; audited)", permissions=["erase"])
+    def clips_erase(self, request, queryset):
+        clips = list(queryset.select_related("project").order_by("ingested_at", "id"))
+        if request.POST.get("post") != "yes":
+            return TemplateResponse(request, "admin/reviews/clip/erase_confirmation.html", {
+                **self.admin_site.each_context(request), "opts": self.model._meta, "clips": clips,
+                "action_checkbox_name": admin.helpers.ACTION_CHECKBOX_NAME, "title": "Erase clips"})
+        counts = lifecycle.clip_erase(actor=request.user, clip_ids=[clip.pk for clip in clips])
+        self.message_user(request, f"Erased {counts['clips']} clip(s), their audio and all work on them.")
+        return None
 
-    def has_change_permission(self, request, obj=None):
-        return False
+    def has_erase_permission(self, request):
+        return request.user.has_perm("reviews.delete_clip")
 
 
+# Reviewers' work changes only through the audited services. The free text reviewers write
+# (transcripts, skip and flag reasons, the supervisor's action) is not shown: it may repeat
+# what the speaker said, and supervisors read it in the console, where reading is audited.
 @admin.register(Assignment)
-class AssignmentAdmin(admin.ModelAdmin):
+class AssignmentAdmin(ReadOnlyAdmin):
     list_display = ["id", "reviewer", "status", "leased_at", "lease_expires_at"]
     list_filter = ["status"]
-    readonly_fields = ["clip", "reviewer", "status", "leased_at", "lease_expires_at", "ended_at", "reason"]
-
-    def has_add_permission(self, request):
-        return False
-
-    def has_change_permission(self, request, obj=None):
-        return False
+    fields = ["clip", "reviewer", "status", "leased_at", "lease_expires_at", "ended_at"]
+    readonly_fields = fields
 
 
 @admin.register(Transcription)
-class TranscriptionAdmin(admin.ModelAdmin):
+class TranscriptionAdmin(ReadOnlyAdmin):
     list_display = ["id", "reviewer", "submitted_at"]
-    readonly_fields = ["assignment", "clip", "reviewer", "text", "labels", "submitted_at"]
-
-    def has_add_permission(self, request):
-        return False
-
-    def has_change_permission(self, request, obj=None):
-        return False
+    fields = ["assignment", "clip", "reviewer", "labels", "submitted_at"]
+    readonly_fields = fields
 
 
 @admin.register(Escalation)
-class EscalationAdmin(admin.ModelAdmin):
+class EscalationAdmin(ReadOnlyAdmin):
     list_display = ["id", "status", "created_at", "flagged_by", "taken_by", "closed_at"]
     list_filter = ["status"]
-    readonly_fields = ["clip", "assignment", "flagged_by", "reason", "created_at", "status", "taken_by", "taken_at",
-                       "action_taken", "closed_at"]
-
-    def has_add_permission(self, request):
-        return False
-
-    def has_change_permission(self, request, obj=None):
-        return False
-
-
-class ReadOnlyAdmin(admin.ModelAdmin):
-    def has_add_permission(self, request):
-        return False
-
-    def has_change_permission(self, request, obj=None):
-        return False
-
-    def has_delete_permission(self, request, obj=None):
-        return False
+    fields = ["clip", "assignment", "flagged_by", "created_at", "status", "taken_by", "taken_at", "closed_at"]
+    readonly_fields = fields
 
 
 @admin.register(AuditEvent)
@@ -255,6 +273,53 @@ class AuditEventAdmin(ReadOnlyAdmin):
 @admin.register(AuditVerification)
 class AuditVerificationAdmin(ReadOnlyAdmin):
     list_display = ["verified_at", "ok", "events_checked", "first_broken_id", "detail"]
+
+
+# Third-party admins replaced by ours: theirs allow unaudited edits, and django-otp's shows
+# every authenticator's secret key and QR code to any admin.
+for third_party in (AccessAttempt, AccessLog, AccessFailureLog, TOTPDevice):
+    if admin.site.is_registered(third_party):
+        admin.site.unregister(third_party)
+
+
+@admin.register(AccessAttempt)
+class LockoutAdmin(AuditedAdmin):
+    """Deleting a lockout lets its user sign in again: that is all an admin does here, audited."""
+
+    list_display = ["attempt_time", "username", "ip_address", "path_info", "failures_since_start"]
+    list_filter = ["attempt_time"]
+    search_fields = ["username", "ip_address"]
+    fields = ["username", "ip_address", "user_agent", "path_info", "attempt_time", "failures_since_start"]
+    readonly_fields = fields
+
+    def has_add_permission(self, request):
+        return False
+
+    def has_change_permission(self, request, obj=None):
+        return False
+
+
+@admin.register(AccessLog, AccessFailureLog)
+class SignInLogAdmin(ReadOnlyAdmin):
+    list_display = ["attempt_time", "username", "ip_address", "path_info"]
+    search_fields = ["username", "ip_address"]
+
+
+@admin.register(TOTPDevice)
+class AuthenticatorAdmin(AuditedAdmin):
+    """Deleting a lost authenticator makes its owner enrol again; the key is never shown or set here."""
+
+    list_display = ["user", "name", "confirmed", "created_at", "last_used_at"]
+    list_filter = ["confirmed"]
+    search_fields = ["user__username"]
+    fields = ["user", "name", "confirmed", "created_at", "last_used_at"]
+    readonly_fields = fields
+
+    def has_add_permission(self, request):
+        return False
+
+    def has_change_permission(self, request, obj=None):
+        return False
 
 
 class ReviewerQuotaInline(admin.StackedInline):
@@ -278,6 +343,15 @@ admin.site.unregister(Group)
 class AuditedUserAdmin(AuditedAdmin, UserAdmin):
     list_filter = ["is_active", "is_staff", "groups"]
     inlines = [ReviewerQuotaInline, MembershipInline]
+
+    def user_change_password(self, request, id, form_url=""):
+        # Django's password page saves without save_model: audit it here, in the same transaction.
+        with transaction.atomic():
+            response = super().user_change_password(request, id, form_url)
+            if request.method == "POST" and response.status_code == 302:
+                audit_record(actor=request.user, action="admin.change", object_type="user", object_id=id,
+                             details={"operation": "change", "fields": {"password": "changed"}})
+        return response
 
 
 @admin.register(Group)

@@ -37,7 +37,7 @@ ESCALATION_LIST_LIMIT = 200
 # For the search form's suggestions; the search accepts any action name.
 KNOWN_ACTIONS = (
     "access.denied", "assignment.expire", "assignment.lease", "assignment.skip", "audio.play", "audio.token",
-    "auth.login", "auth.login_failed", "auth.logout", "auth.mfa", "clip.flag", "clip.ingest",
+    "auth.login", "auth.login_failed", "auth.logout", "auth.mfa", "clip.erase", "clip.flag", "clip.ingest",
     "console.anomalies", "console.clip_history", "console.search", "console.timeline", "draft.save",
     "escalation.close", "escalation.take", "role.change", "transcription.submit",
 )

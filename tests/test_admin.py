@@ -150,3 +150,114 @@ def test_ingest_uses_the_projects_preset(project, ingest, monkeypatch):
     project.save()
     [clip] = ingest(1)
     assert chosen == ["mcadams"] and clip.duration_ms > 1000
+
+
+
+# --- Reviewers' work: read-only; clips leave only through the lifecycle's erasure ----------
+
+def _clip_untouched(clip):
+    from django.core.files.storage import default_storage
+
+    from reviews.models import Clip
+
+    assert Clip.objects.filter(pk=clip.pk).exists() and default_storage.exists(clip.audio.name)
+    assert not AuditEvent.objects.filter(action="clip.erase").exists()
+
+
+def test_deleting_a_clip_in_the_admin_is_refused(admin_client, ingest, django_capture_on_commit_callbacks):
+    [clip] = ingest(1)
+    with django_capture_on_commit_callbacks(execute=True):
+        response = admin_client.post(f"/admin/reviews/clip/{clip.pk}/delete/", {"post": "yes"})
+    assert response.status_code == 403
+    _clip_untouched(clip)
+
+
+def test_bulk_delete_selected_is_not_offered_for_clips(admin_client, ingest, django_capture_on_commit_callbacks):
+    [clip] = ingest(1)
+    page = admin_client.get("/admin/reviews/clip/").content.decode()
+    assert 'value="delete_selected"' not in page and 'value="clips_erase"' in page
+    with django_capture_on_commit_callbacks(execute=True):
+        admin_client.post("/admin/reviews/clip/", {
+            "action": "delete_selected", "_selected_action": [str(clip.pk)], "post": "yes"})
+    _clip_untouched(clip)
+
+
+def test_erase_selected_clips_asks_first_then_erases_like_a_subject_erasure(
+        admin_client, ingest, alice, django_capture_on_commit_callbacks):
+    from django.core.files.storage import default_storage
+
+    from reviews import services
+    from reviews.models import Assignment, Clip, Transcription
+
+    first, second, kept = ingest(3)
+    lease = services.assignment_next(reviewer=alice)
+    services.transcription_submit(reviewer=alice, assignment_id=lease.pk, text="call me on five five five",
+                                  labels={"speaker": ["adult"]})
+    chosen = [str(first.pk), str(second.pk)]
+    confirm = admin_client.post("/admin/reviews/clip/", {"action": "clips_erase", "_selected_action": chosen})
+    assert confirm.status_code == 200 and "cannot be undone" in confirm.content.decode()
+    assert Clip.objects.count() == 3 and not AuditEvent.objects.filter(action="clip.erase").exists()
+    with django_capture_on_commit_callbacks(execute=True):
+        done = admin_client.post("/admin/reviews/clip/", {"action": "clips_erase", "_selected_action": chosen,
+                                                          "post": "yes"})
+    assert done.status_code == 302
+    assert list(Clip.objects.all()) == [kept] and default_storage.exists(kept.audio.name)
+    assert not default_storage.exists(first.audio.name) and not default_storage.exists(second.audio.name)
+    assert not Transcription.objects.filter(clip_id__in=chosen).exists()
+    assert not Assignment.objects.filter(clip_id__in=chosen).exists()
+    erased = AuditEvent.objects.filter(action="clip.erase").order_by("id")
+    assert sorted(str(e.clip_id) for e in erased) == sorted(chosen)
+    assert all(e.actor_name == "ada" and e.role == "admin" and e.object_type == "clip" for e in erased)
+    assert sum(e.details["transcriptions"] for e in erased) == (1 if lease.clip_id in (first.pk, second.pk) else 0)
+    assert all(e.details["audio_files"] == 1 and "subject_key" not in e.details for e in erased)
+
+
+def test_no_admin_page_shows_transcript_or_reviewer_text(admin_client, ingest, alice, bob):
+    from reviews import services
+    from reviews.models import Assignment, Escalation, Transcription
+
+    ingest(2)
+    lease = services.assignment_next(reviewer=alice)
+    services.transcription_submit(reviewer=alice, assignment_id=lease.pk, text="my card is 4111 spoken",
+                                  labels={"speaker": ["adult"]})
+    other = services.assignment_next(reviewer=bob)
+    services.clip_flag(reviewer=bob, assignment_id=other.pk, reason="the caller names her street")
+    escalation = Escalation.objects.get()
+    transcription = Transcription.objects.get()
+    for url in ("/admin/reviews/transcription/", f"/admin/reviews/transcription/{transcription.pk}/change/",
+                "/admin/reviews/escalation/", f"/admin/reviews/escalation/{escalation.pk}/change/",
+                "/admin/reviews/assignment/", f"/admin/reviews/assignment/{other.pk}/change/"):
+        page = admin_client.get(url)
+        assert page.status_code == 200, url
+        assert "4111" not in page.content.decode() and "her street" not in page.content.decode(), url
+    assert Assignment.objects.get(pk=other.pk).reason  # the text exists; the admin just does not show it
+
+
+def test_setting_a_users_password_in_the_admin_is_audited_without_the_password(admin_client, alice):
+    url = f"/admin/auth/user/{alice.pk}/password/"
+    response = admin_client.post(url, {"password1": "a new long passphrase 42", "password2": "a new long passphrase 42",
+                                       "usable_password": "true"})
+    assert response.status_code == 302
+    [event] = AuditEvent.objects.filter(action="admin.change", object_type="user")
+    assert event.object_id == str(alice.pk) and event.details == {"operation": "change",
+                                                                  "fields": {"password": "changed"}}
+    assert "passphrase" not in str(event.details)
+
+
+def test_a_staff_members_personal_details_are_audited_as_changed_not_by_value(admin_client, alice):
+    submit(admin_client, f"/admin/auth/user/{alice.pk}/change/", email="alice@example.org", first_name="Alice")
+    [event] = AuditEvent.objects.filter(action="admin.change", object_type="user")
+    assert event.details["fields"] == {"email": "changed", "first_name": "changed"}
+
+
+def test_no_admin_page_shows_an_authenticators_key(admin_client, sam):
+    from tests.conftest import totp_device
+
+    device = totp_device(sam)
+    for url in ("/admin/otp_totp/totpdevice/", f"/admin/otp_totp/totpdevice/{device.pk}/change/",
+                f"/admin/otp_totp/totpdevice/{device.pk}/config/", f"/admin/otp_totp/totpdevice/{device.pk}/qrcode/"):
+        response = admin_client.get(url, follow=True)
+        page = response.content.decode()
+        assert device.key not in page and "otpauth://" not in page, url
+        assert "svg" not in response["Content-Type"], url  # no QR code image
+    assert admin_client.get("/admin/otp_totp/totpdevice/add/").status_code == 403

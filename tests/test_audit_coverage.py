@@ -10,7 +10,7 @@ from django.test import Client
 from django.utils import timezone
 
 from reviews import lifecycle, services
-from reviews.models import AuditEvent, ReviewerQuota
+from reviews.models import AuditEvent, Clip, ReviewerQuota
 from tests.conftest import PASSWORD, session_client, speech_bytes, totp_now
 from tests.test_admin import submit
 
@@ -110,12 +110,19 @@ def _erase(ctx):
     lifecycle.subject_erase(actor=ctx["ada"], account_id="ACCT-COVER")
 
 
+def _clip_erase(ctx):
+    clip = Clip.objects.order_by("ingested_at").first()
+    ctx["adas"].post("/admin/reviews/clip/", {"action": "clips_erase", "_selected_action": [str(clip.pk)],
+                                              "post": "yes"})
+
+
 CASES = {
     "clip.ingest": _ingest, "auth.login": _login, "auth.login_failed": _login_failed, "auth.logout": _logout,
     "auth.mfa": _mfa, "assignment.lease": _lease, "assignment.expire": _expire, "audio.token": _token,
     "audio.play": _play, "draft.save": _draft, "transcription.submit": _submit, "assignment.skip": _skip,
     "clip.flag": _flag, "access.denied": _denied, "admin.change": _admin_change, "quota.change": _quota_change,
     "role.change": _role_change, "subject.opt_out": _opt_out, "subject.erase": _erase,
+    "clip.erase": _clip_erase,
 }
 
 
