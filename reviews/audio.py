@@ -53,7 +53,7 @@ def _run(args: list[str], data: bytes) -> subprocess.CompletedProcess:
 
 
 def audio_probe(data: bytes) -> dict:
-    """Return the codec, sample rate and declared duration of the first audio stream."""
+    """Return the codec and declared duration of the first audio stream; refuse anything holding video."""
     result = _run(
         [settings.FFPROBE_BINARY, "-v", "error", "-print_format", "json", "-show_streams", "-show_format",
          "-i", "pipe:0"],
@@ -63,9 +63,15 @@ def audio_probe(data: bytes) -> dict:
         info = json.loads(result.stdout or b"{}")
     except ValueError:
         info = {}
-    streams = [s for s in info.get("streams", []) if s.get("codec_type") == "audio"]
+    every_stream = info.get("streams", [])
+    streams = [s for s in every_stream if s.get("codec_type") == "audio"]
     if result.returncode != 0 or not streams:
         raise AudioRejected("not_audio", "The file is not audio or is corrupt.")
+    # Audio only: a video with a sound track is refused, and so is cover art (a video stream
+    # marked attached_pic). A voice recording has no reason to carry pictures, and one rule
+    # without exceptions leaves nothing to dress a video up as.
+    if any(s.get("codec_type") == "video" for s in every_stream):
+        raise AudioRejected("not_audio", "The file contains video or pictures; send audio only.")
     stream = streams[0]
     codec = stream.get("codec_name", "")
     if codec not in ACCEPTED_CODECS:

@@ -102,3 +102,71 @@ def test_ffmpeg_has_a_time_limit(settings):
     with pytest.raises(audio.AudioRejected) as refused:
         audio.clip_audio_process(speech_bytes())
     assert refused.value.code == "audio_timeout"
+
+
+# --- Audio only: a container with any video stream is refused ----------------------------
+
+def video_with_audio_bytes(tmp_path, *, video_codec: str | None = None) -> bytes:
+    """An MP4 with an H.264 picture (MPEG-4 part 2 where libx264 is missing) and an AAC sound track."""
+    codec = video_codec or ("libx264" if b"libx264" in subprocess.run(
+        ["ffmpeg", "-hide_banner", "-encoders"], capture_output=True, check=True).stdout else "mpeg4")
+    target = tmp_path / "video.mp4"
+    # A file, not a pipe: the MP4 muxer seeks back to write its index (faststart puts it first).
+    subprocess.run(["ffmpeg", "-v", "error", "-y", "-f", "lavfi", "-i", "testsrc=duration=2:size=160x120:rate=10",
+                    "-f", "lavfi", "-i", "sine=frequency=220:duration=2", "-c:v", codec, "-pix_fmt", "yuv420p",
+                    "-c:a", "aac", "-shortest", "-movflags", "+faststart", str(target)],
+                   capture_output=True, check=True)
+    return target.read_bytes()
+
+
+def cover_art_mp3_bytes(tmp_path) -> bytes:
+    """An MP3 with an embedded cover picture (an ID3 APIC frame: a video stream marked attached_pic)."""
+    cover = tmp_path / "cover.png"
+    song = tmp_path / "song.mp3"
+    subprocess.run(["ffmpeg", "-v", "error", "-y", "-f", "lavfi", "-i", "color=c=red:s=32x32:d=1", "-frames:v", "1",
+                    str(cover)], capture_output=True, check=True)
+    subprocess.run(["ffmpeg", "-v", "error", "-y", "-i", "pipe:0", "-i", str(cover), "-map", "0:a", "-map", "1:v",
+                    "-c:a", "libmp3lame", "-c:v", "copy", "-id3v2_version", "3", "-disposition:v", "attached_pic",
+                    str(song)], input=speech_bytes(), capture_output=True, check=True)
+    return song.read_bytes()
+
+
+def probe_streams(data: bytes) -> list[dict]:
+    import json
+
+    result = subprocess.run(["ffprobe", "-v", "error", "-print_format", "json", "-show_streams", "-i", "pipe:0"],
+                            input=data, capture_output=True, check=True)
+    return json.loads(result.stdout)["streams"]
+
+
+def test_a_video_with_a_sound_track_is_not_audio(tmp_path):
+    video = video_with_audio_bytes(tmp_path)
+    kinds = sorted(stream["codec_type"] for stream in probe_streams(video))
+    assert kinds == ["audio", "video"]  # the file is what the test means: AAC sound plus a picture
+    with pytest.raises(audio.AudioRejected) as refused:
+        audio.clip_audio_process(video)
+    assert refused.value.code == "not_audio"
+
+
+@pytest.mark.parametrize("codec", ["mpeg4", "mjpeg"])
+def test_a_video_is_refused_whatever_its_video_codec(tmp_path, codec):
+    with pytest.raises(audio.AudioRejected) as refused:
+        audio.audio_probe(video_with_audio_bytes(tmp_path, video_codec=codec))
+    assert refused.value.code == "not_audio"
+
+
+def test_cover_art_counts_as_video_and_is_refused(tmp_path):
+    # Deliberate: a voice recording has no reason to carry a picture, and refusing every
+    # video stream is one rule with no exception an attacker could dress a video up as.
+    song = cover_art_mp3_bytes(tmp_path)
+    [picture] = [s for s in probe_streams(song) if s["codec_type"] == "video"]
+    assert picture["disposition"]["attached_pic"] == 1
+    with pytest.raises(audio.AudioRejected) as refused:
+        audio.audio_probe(song)
+    assert refused.value.code == "not_audio"
+
+
+def test_the_same_sound_without_a_picture_is_accepted():
+    aac = ffmpeg_bytes(["-i", "pipe:0", "-c:a", "aac", "-f", "adts", "pipe:1"], speech_bytes())
+    assert audio.audio_probe(aac)["codec"] == "aac"
+    assert audio.clip_audio_process(aac).duration_ms > 500
