@@ -359,3 +359,11 @@ ANOMALY_FAILED_LOGINS = env_int("ANOMALY_FAILED_LOGINS", 5)  # failed sign-ins f
 ANOMALY_WINDOW_DAYS = env_int("ANOMALY_WINDOW_DAYS", 7)  # how far back the anomaly views look
 # Key for signed audit checkpoints; kept outside the database (like PSEUDONYM_KEY).
 AUDIT_CHECKPOINT_KEY = secret("AUDIT_CHECKPOINT_KEY", "demo-only-audit-checkpoint-key-3b9d2f61c8e04a7f")
+# Key that seals each audit event (HMAC-SHA256 over its content and its predecessor's seal).
+# Only the environment holds it, so a database role that may INSERT cannot append an event
+# that verify_audit accepts. To rotate, append a new key: the variable holds every key that
+# sealed events still in the trail, comma-separated, oldest first; the last one seals.
+AUDIT_CHAIN_KEY = secret("AUDIT_CHAIN_KEY", "demo-only-audit-chain-key-8e2a5c71d94f3b06a1c7e5d2")
+AUDIT_CHAIN_KEYS = [key.strip() for key in AUDIT_CHAIN_KEY.split(",") if key.strip()]
+if not AUDIT_CHAIN_KEYS:
+    raise ImproperlyConfigured("AUDIT_CHAIN_KEY holds no key")

@@ -1,11 +1,22 @@
-"""The one writer of audit events: append-only, hash-chained, in the caller's transaction."""
+"""The one writer of audit events: append-only, chained by keyed seals, in the caller's transaction.
+
+Each event's ``hash`` is HMAC-SHA256, under the AUDIT_CHAIN_KEY its ``key_id`` names, of its
+canonical content including its predecessor's seal. The key lives only in the environment,
+so a database role that may INSERT (or a stolen dump) cannot append an event that verifies.
+Events written before migration 0010 are plain SHA-256 ("unkeyed"); that migration closes
+them with one keyed anchor event, and verification refuses any unkeyed event after it.
+"""
 
 import contextvars
+import functools
 import hashlib
+import hmac
 import json
 from dataclasses import dataclass
+from datetime import timedelta
 
-from django.db import connection, transaction
+from django.conf import settings
+from django.db import DEFAULT_DB_ALIAS, connections, transaction
 from django.utils import timezone
 
 from .models import AuditEvent, ServiceToken
@@ -13,6 +24,36 @@ from .models import AuditEvent, ServiceToken
 GENESIS_HASH = "0" * 64
 # Arbitrary constant naming the PostgreSQL advisory lock that serializes chain appends.
 CHAIN_LOCK_ID = 0x61756469  # "audi"
+# The keyed event that closes the unkeyed (pre-0010) segment; its details count that segment.
+ANCHOR_ACTION = "audit.chain_keyed"
+KEY_ID_LABEL = b"annotator audit chain key id"
+# While a new AUDIT_CHAIN_KEY rolls out, servers not yet restarted still seal with the old
+# one, so old-key events may interleave with new-key ones for this long (by their sealed
+# times). After that an old-key event is refused: a retired key that leaks cannot append.
+KEY_ROLLOUT_GRACE = timedelta(hours=1)
+
+
+class UnknownChainKey(LookupError):
+    """An event names a key id that no configured AUDIT_CHAIN_KEY has."""
+
+
+@functools.lru_cache(maxsize=8)
+def _chain_keys(keys: tuple[str, ...]) -> dict[str, tuple[int, bytes]]:
+    # Ids are derived from the keys (an HMAC of a fixed label), so an operator cannot pair an
+    # id with the wrong key, and the id stored beside each event says nothing about the key.
+    return {hmac.new(key.encode(), KEY_ID_LABEL, hashlib.sha256).hexdigest()[:16]: (rank, key.encode())
+            for rank, key in enumerate(keys)}
+
+
+def chain_keys() -> dict[str, tuple[int, bytes]]:
+    """Map each configured key id to its place in the rotation order (oldest 0) and its key."""
+    return _chain_keys(tuple(settings.AUDIT_CHAIN_KEYS))
+
+
+def chain_key_id_current() -> str:
+    """Name the key that seals new events: the last one in AUDIT_CHAIN_KEY."""
+    keys = chain_keys()
+    return max(keys, key=lambda key_id: keys[key_id][0])
 
 
 @dataclass(frozen=True)
@@ -61,13 +102,21 @@ def actor_role(user) -> str:
 
 
 def event_hash(fields: dict) -> str:
-    """Hash the canonical JSON of an event's content, its previous hash included."""
-    canonical = json.dumps(fields, sort_keys=True, separators=(",", ":"), default=str)
-    return hashlib.sha256(canonical.encode()).hexdigest()
+    """Seal an event's canonical JSON (previous seal included) with the key its key_id names."""
+    canonical = json.dumps(fields, sort_keys=True, separators=(",", ":"), default=str).encode()
+    key_id = fields.get("key_id")
+    if not key_id:
+        return hashlib.sha256(canonical).hexdigest()  # an unkeyed event from before migration 0010
+    try:
+        key = chain_keys()[key_id][1]
+    except KeyError:
+        raise UnknownChainKey(key_id) from None
+    return hmac.new(key, canonical, hashlib.sha256).hexdigest()
 
 
 def event_fields(event: AuditEvent) -> dict:
-    return {
+    """The sealed content of an event; an unkeyed event's stays exactly what it was sealed as."""
+    fields = {
         "at": event.at.isoformat(),
         "actor_id": event.actor_id,
         "actor_name": event.actor_name,
@@ -83,6 +132,28 @@ def event_fields(event: AuditEvent) -> dict:
         "details": event.details,
         "prev_hash": event.prev_hash,
     }
+    if event.key_id:
+        fields["key_id"] = event.key_id  # sealed too, so an event cannot be moved to another key
+    return fields
+
+
+def _chain_lock(using: str) -> None:
+    # Serializes appends so that two events never read the same head (transaction-scoped).
+    db = connections[using]
+    if db.vendor == "postgresql":
+        with db.cursor() as cursor:
+            cursor.execute("SELECT pg_advisory_xact_lock(%s)", [CHAIN_LOCK_ID])
+
+
+def _chain_append(model, *, using: str = DEFAULT_DB_ALIAS, **content):
+    """Seal and insert one event after the current head: lock, read the head, insert."""
+    with transaction.atomic(using=using):
+        _chain_lock(using)
+        prev_hash = model.objects.using(using).order_by("-id").values_list("hash", flat=True).first()
+        event = model(prev_hash=prev_hash or GENESIS_HASH, key_id=chain_key_id_current(), **content)
+        event.hash = event_hash(event_fields(event))
+        event.save(using=using)
+    return event
 
 
 def audit_record(*, actor, action: str, outcome: str = AuditEvent.Outcome.ALLOWED, object_type: str = "",
@@ -91,30 +162,40 @@ def audit_record(*, actor, action: str, outcome: str = AuditEvent.Outcome.ALLOWE
     """Append one event to the chain inside the current transaction (or a new one)."""
     context = _request_context.get()
     user = actor if actor is not None and getattr(actor, "is_authenticated", False) else None
-    with transaction.atomic():
-        if connection.vendor == "postgresql":
-            with connection.cursor() as cursor:
-                cursor.execute("SELECT pg_advisory_xact_lock(%s)", [CHAIN_LOCK_ID])
-        prev_hash = AuditEvent.objects.order_by("-id").values_list("hash", flat=True).first() or GENESIS_HASH
-        event = AuditEvent(
-            at=timezone.now(),
-            actor=user,
-            actor_name=(user.get_username() if user else (actor_name or ""))[:150],
-            role=actor_role(user),
-            action=action,
-            object_type=object_type,
-            object_id=str(object_id)[:64],
-            clip_id=clip_id,
-            outcome=outcome,
-            client_ip=context.client_ip,
-            user_agent=context.user_agent[:200],
-            request_id=context.request_id[:64],
-            details=details or {},
-            prev_hash=prev_hash,
+    return _chain_append(
+        AuditEvent,
+        at=timezone.now(),
+        actor=user,
+        actor_name=(user.get_username() if user else (actor_name or ""))[:150],
+        role=actor_role(user),
+        action=action,
+        object_type=object_type,
+        object_id=str(object_id)[:64],
+        clip_id=clip_id,
+        outcome=outcome,
+        client_ip=context.client_ip,
+        user_agent=context.user_agent[:200],
+        request_id=context.request_id[:64],
+        details=details or {},
+    )
+
+
+def chain_anchor(*, model=AuditEvent, using: str = DEFAULT_DB_ALIAS):
+    """Close an unkeyed chain with a keyed anchor event; nothing when the chain is empty or keyed."""
+    with transaction.atomic(using=using):
+        _chain_lock(using)
+        head = model.objects.using(using).order_by("-id").values("id", "key_id").first()
+        if head is None or head["key_id"]:
+            return None
+        unkeyed = model.objects.using(using).count()
+        # The anchor seals the unkeyed head as its predecessor: rewriting the old segment would
+        # now need the key, and its count lets verification refuse a later "legacy" event.
+        return _chain_append(
+            model, using=using, at=timezone.now(), actor=None, actor_name="system", role="system",
+            action=ANCHOR_ACTION, object_type="audit", object_id=str(head["id"]),
+            outcome=AuditEvent.Outcome.ALLOWED, client_ip=None, user_agent="", request_id="",
+            details={"unkeyed_events": unkeyed, "unkeyed_head_id": head["id"]},
         )
-        event.hash = event_hash(event_fields(event))
-        event.save()
-    return event
 
 
 def audit_denied(*, actor, attempted: str, object_type: str = "", object_id: str = "", clip_id=None,
@@ -137,15 +218,52 @@ class ChainResult:
     detail: str = ""
 
 
+def _anchors(event: AuditEvent, unkeyed: int) -> bool:
+    return (event.action == ANCHOR_ACTION and isinstance(event.details, dict)
+            and event.details.get("unkeyed_events") == unkeyed)
+
+
 def chain_verify() -> ChainResult:
-    """Walk the whole chain in order; stop at the first event whose content or link is wrong."""
+    """Walk the whole chain in order; stop at the first event whose link, seal or key is wrong."""
+    keys = chain_keys()
     previous, count, head_id = GENESIS_HASH, 0, None
+    unkeyed, first_unkeyed_id = 0, None
+    key_rank = -1  # rotation place of the newest key seen; -1 while the chain is still unkeyed
+    key_rank_since = latest_at = None  # when the newest key first sealed; the latest keyed time
     for event in AuditEvent.objects.order_by("id").iterator(chunk_size=5000):
+        problem, broken_id = "", event.pk
         if event.prev_hash != previous:
-            return ChainResult(False, count, head_id, previous, event.pk,
-                               f"event {event.pk} does not follow the event before it (one was removed or altered)")
-        if event_hash(event_fields(event)) != event.hash:
-            return ChainResult(False, count, head_id, previous, event.pk,
-                               f"event {event.pk} does not match its hash (its content was changed)")
+            problem = f"event {event.pk} does not follow the event before it (one was removed or altered)"
+        elif event.key_id and event.key_id not in keys:
+            problem = (f"event {event.pk} names key id {event.key_id}, which no AUDIT_CHAIN_KEY has (forged, or "
+                       "that key was dropped from the setting)")
+        elif event_hash(event_fields(event)) != event.hash:
+            problem = f"event {event.pk} does not match its hash (its content was changed)"
+            if event.key_id:
+                problem = (f"event {event.pk} does not match its hash (its content was changed, or it was sealed "
+                           "without the audit chain key: forged)")
+        elif not event.key_id and key_rank >= 0:
+            problem = (f"event {event.pk} is unkeyed after the chain became keyed: it was appended without the "
+                       "audit chain key (forged)")
+        elif event.key_id and keys[event.key_id][0] < key_rank and not (
+                latest_at - KEY_ROLLOUT_GRACE <= event.at <= key_rank_since + KEY_ROLLOUT_GRACE):
+            problem = (f"event {event.pk} is sealed by key id {event.key_id}, retired since "
+                       f"{key_rank_since:%Y-%m-%d %H:%M} UTC (forged with an old key)")
+        elif event.key_id and key_rank < 0 and unkeyed and not _anchors(event, unkeyed):
+            problem, broken_id = (f"events {first_unkeyed_id} to {head_id} are unkeyed and no keyed anchor closes "
+                                  "them: they were appended without the audit chain key (forged)"), first_unkeyed_id
+        if problem:
+            return ChainResult(False, count, head_id, previous, broken_id, problem)
+        if event.key_id:
+            if keys[event.key_id][0] > key_rank:
+                key_rank, key_rank_since = keys[event.key_id][0], event.at
+            latest_at = event.at if latest_at is None else max(latest_at, event.at)
+        else:
+            unkeyed, first_unkeyed_id = unkeyed + 1, first_unkeyed_id or event.pk
         previous, head_id, count = event.hash, event.pk, count + 1
+    if unkeyed and key_rank < 0:
+        # Migration 0010 anchors the unkeyed events it finds, so a trail that ends unkeyed was not written here.
+        return ChainResult(False, count, head_id, previous, first_unkeyed_id,
+                           f"events {first_unkeyed_id} to {head_id} are unkeyed and no keyed anchor closes them: "
+                           "they were appended without the audit chain key (forged)")
     return ChainResult(True, count, head_id, previous)

@@ -285,6 +285,15 @@ class ServiceToken(models.Model):
     revoked_at = models.DateTimeField(null=True, blank=True)
 
 
+class AudioTokenUse(models.Model):
+    """The nonce of an audio token that has been spent. A unique row, inserted in the
+    play's transaction, makes a token single-use across every app server: a replay or a
+    parallel burst finds the row (or waits on the first insert) and is refused."""
+
+    nonce = models.CharField(max_length=32, unique=True)
+    used_at = models.DateTimeField(db_index=True)
+
+
 class UserSession(models.Model):
     """Which sessions belong to whom, so logout and deactivation can end them all."""
 
@@ -313,20 +322,16 @@ class AuditEvent(models.Model):
     clip_id = models.UUIDField(null=True, blank=True)
     outcome = models.CharField(max_length=10, choices=Outcome.choices)
     client_ip = models.GenericIPAddressField(null=True, blank=True)
-class AudioTokenUse(models.Model):
-    """The nonce of an audio token that has been spent. A unique row, inserted in the
-    play's transaction, makes a token single-use across every app server: a replay or a
-    parallel burst finds the row (or waits on the first insert) and is refused."""
-
-    nonce = models.CharField(max_length=32, unique=True)
-    used_at = models.DateTimeField(db_index=True)
-
-
     user_agent = models.CharField(max_length=200, blank=True)
     request_id = models.CharField(max_length=64, blank=True)
     details = models.JSONField(default=dict, blank=True)
     # Unique: two events can never claim the same predecessor, so the chain cannot fork.
     prev_hash = models.CharField(max_length=64, unique=True)
+    # Which AUDIT_CHAIN_KEY sealed ``hash`` (HMAC-SHA256); empty only for the unkeyed
+    # SHA-256 events written before migration 0010, which a keyed anchor event closes.
+    # The database default lets a raw INSERT leave it out; on PostgreSQL a check (0010) then
+    # refuses the row, so only pre-0010 rows can be unkeyed.
+    key_id = models.CharField(max_length=16, blank=True, default="", db_default="")
     hash = models.CharField(max_length=64, unique=True)
 
     class Meta:

@@ -113,7 +113,7 @@ def test_production_settings_pass_the_deploy_check():
     env = {
         "ANNOTATOR_ENV": "production", "DJANGO_SECRET_KEY": secrets.token_urlsafe(50),
         "PSEUDONYM_KEY": secrets.token_urlsafe(32), "AUDIT_CHECKPOINT_KEY": secrets.token_urlsafe(32),
-        "ALLOWED_HOSTS": "annotator.example.org", "PATH": "/usr/bin:/bin",
+        "AUDIT_CHAIN_KEY": secrets.token_urlsafe(32), "ALLOWED_HOSTS": "annotator.example.org", "PATH": "/usr/bin:/bin",
     }
     result = subprocess.run(
         [sys.executable, "manage.py", "check", "--deploy", "--fail-level", "WARNING"], cwd=ROOT, env=env,

@@ -7,8 +7,9 @@ supervisor console's own queries on them, warm, median of several runs.
 The database in $DATABASE_URL is migrated first. Events are added only to an empty
 audit table (an already filled one of about the right size is reused); nothing is
 ever deleted. The bulk rows' hashes are random unique hex linked as a chain
-(prev_hash = the previous row's hash) but NOT computed from the rows' content: the
-chain of bulk rows is synthetic and ``verify_audit`` would reject it.
+(prev_hash = the previous row's hash) but NOT sealed from the rows' content, and their
+key id names no AUDIT_CHAIN_KEY: the chain of bulk rows is synthetic and ``verify_audit``
+would reject it.
 """
 
 import argparse
@@ -40,7 +41,9 @@ from reviews.models import AuditEvent  # noqa: E402
 
 TABLE = AuditEvent._meta.db_table
 COLUMNS = ("id", "at", "actor_id", "actor_name", "role", "action", "object_type", "object_id", "clip_id",
-           "outcome", "client_ip", "user_agent", "request_id", "details", "prev_hash", "hash")
+           "outcome", "client_ip", "user_agent", "request_id", "details", "prev_hash", "hash", "key_id")
+# Every event must name the key that sealed it (a CHECK since migration 0010); no key has this id.
+SYNTHETIC_KEY_ID = "bench-synthetic"
 DAYS = 90
 REVIEWERS = 200
 SUPERVISORS = 5
@@ -170,7 +173,7 @@ class Generator:
             out.append(f"{self.next_id}\t{at}\t{actor_id}\t{actor_name}\t{role}\t{action}\t{object_type}\t"
                        f"{object_id}\t{clip if clip else chr(92) + 'N'}\t{outcome}\t{ip or chr(92) + 'N'}\t"
                        f"{USER_AGENT if actor else ''}\t{uuid.UUID(int=self.rng.getrandbits(128)).hex}\t"
-                       f"{details}\t{self.prev_hash}\t{digest}\n")
+                       f"{details}\t{self.prev_hash}\t{digest}\t{SYNTHETIC_KEY_ID}\n")
             self.prev_hash = digest
             self.next_id += 1
         return "".join(out)

@@ -1,4 +1,4 @@
-"""Check the audit hash chain; print or check a signed checkpoint that catches a cut tail."""
+"""Check the audit chain (keyed seals); print or check a signed checkpoint that catches a cut tail."""
 
 import hashlib
 import hmac
@@ -20,7 +20,8 @@ def checkpoint_mac(count: int, head_id: int, head_hash: str) -> str:
 
 class Command(BaseCommand):
     help = (
-        "Verify the audit trail's hash chain and report the first broken event. --checkpoint prints a signed "
+        "Verify the audit trail's chain (each event sealed with HMAC-SHA256 under AUDIT_CHAIN_KEY) and report the "
+        "first broken or forged event. --checkpoint prints a signed "
         "checkpoint (count and head hash, HMAC with AUDIT_CHECKPOINT_KEY) to keep outside the database; "
         "--against FILE checks the trail still holds what a kept checkpoint saw (catches a cut tail)."
     )
