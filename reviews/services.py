@@ -1,129 +1,24 @@
-"""Use cases: each checks permission, does the work and audits it in one transaction."""
+"""Use cases: each checks permission, does the work and audits it in one transaction.
 
-import random
-import re
-import uuid
+Ingest has its own module, ``reviews.ingest``.
+"""
+
 from dataclasses import dataclass
-from datetime import date, datetime, timedelta
-from datetime import timezone as dt_timezone
+from datetime import datetime, timedelta
 
 from django.conf import settings
 from django.contrib.auth import get_user_model
-from django.core.files.base import ContentFile
-from django.core.files.storage import default_storage
 from django.db import transaction
 from django.db.models import Exists, F, OuterRef
 from django.utils import timezone
-from django.utils.dateparse import parse_datetime
 
-from . import lifecycle, permissions, quotas
-from .audio import AudioRejected, clip_audio_process
+from . import permissions, quotas
 from .audit import audit_record
-from .errors import IngestRefused, InvalidInput, LeaseExpired, NotFoundDenied, StaleVersion
-from .models import (Assignment, AuditEvent, Clip, Draft, Escalation, LabelSchema, Project, Revision,
-                     Transcription)
+from .errors import InvalidInput, LeaseExpired, NotFoundDenied, StaleVersion
+from .models import Assignment, Clip, Draft, Escalation, LabelSchema, Revision, Transcription
 
-_sampler = random.SystemRandom()
 MAX_TEXT = 5000
 MAX_REASON = 500
-_LOCALE = re.compile(r"^[a-z]{2,3}(-[A-Za-z0-9]{2,8})*$")
-_AUDIO_STATUS = {
-    "file_too_large": 413, "unsupported_codec": 415, "not_audio": 415, "empty_audio": 422,
-    "audio_too_long": 422, "corrupt_audio": 422, "audio_timeout": 422, "encode_failed": 422,
-}
-
-
-# --- Ingest ---------------------------------------------------------------------
-
-@dataclass(frozen=True)
-class IngestMetadata:
-    project: Project
-    subject_key: str
-    recorded_on: date
-    locale: str
-
-
-def ingest_metadata_validate(*, project: str, account_id: str, first_name: str, device_serial: str,
-                             recorded_at: str, locale: str) -> IngestMetadata:
-    """Check the metadata and keep only what the clip may carry; identifiers are dropped here."""
-    errors = {}
-    account_id = (account_id or "").strip()
-    if not account_id:
-        errors["account_id"] = "Required."
-    elif len(account_id) > 128:
-        errors["account_id"] = "At most 128 characters."
-    if len(first_name or "") > 100:
-        errors["first_name"] = "At most 100 characters."
-    if len(device_serial or "") > 100:
-        errors["device_serial"] = "At most 100 characters."
-    moment = parse_datetime((recorded_at or "").strip()) if recorded_at else None
-    if moment is None or moment.tzinfo is None:
-        errors["recorded_at"] = "An ISO 8601 date and time with a time zone, e.g. 2026-11-20T08:15:02Z."
-    elif moment > timezone.now() + timedelta(days=1):
-        errors["recorded_at"] = "In the future."
-    locale = (locale or "").strip()
-    if not _LOCALE.match(locale) or len(locale) > 16:
-        errors["locale"] = "A language tag such as en-US."
-    project_obj = Project.objects.filter(slug=(project or "").strip()).first() if project else None
-    if not project:
-        errors["project"] = "Required."
-    if errors:
-        raise InvalidInput("The metadata is missing or malformed.", code="invalid_metadata", fields=errors)
-    if project_obj is None:
-        raise InvalidInput("No such project.", code="unknown_project", fields={"project": "Unknown project."})
-    return IngestMetadata(
-        project=project_obj,
-        subject_key=lifecycle.subject_key_derive(account_id),
-        # Coarsened to the (UTC) day: the exact time of a recording can identify it.
-        recorded_on=moment.astimezone(dt_timezone.utc).date(),
-        locale=locale,
-    )
-
-
-def clip_sampled(project: Project) -> bool:
-    """Draw whether an offered clip enters review, at the project's sampling rate."""
-    return project.sampling_rate >= 1 or _sampler.random() < float(project.sampling_rate)
-
-
-def clip_ingest(*, actor, project: str, audio: bytes, account_id: str, first_name: str = "",
-                device_serial: str = "", recorded_at: str, locale: str) -> Clip | None:
-    """De-identify, disguise and store one clip; nothing is stored if anything is wrong.
-
-    Returns None when the clip was not sampled for review: it is refused, not kept
-    unreviewed, because a recording nobody may review has no reason to exist here.
-    """
-    try:
-        meta = ingest_metadata_validate(project=project, account_id=account_id, first_name=first_name,
-                                        device_serial=device_serial, recorded_at=recorded_at, locale=locale)
-        if lifecycle.subject_opted_out(meta.subject_key):
-            audit_record(actor=actor, action="clip.ingest", outcome=AuditEvent.Outcome.DENIED, object_type="clip",
-                         details={"code": "subject_opted_out"})
-            raise IngestRefused("This subject opted out of review; the clip was not stored.",
-                                code="subject_opted_out", status=422)
-        if not clip_sampled(meta.project):
-            audit_record(actor=actor, action="clip.ingest", outcome=AuditEvent.Outcome.DENIED, object_type="clip",
-                         details={"code": "not_sampled", "project": meta.project.slug})
-            return None
-        processed = clip_audio_process(audio, preset=meta.project.disguise_preset or None)
-    except (InvalidInput, AudioRejected) as exc:
-        audit_record(actor=actor, action="clip.ingest", outcome=AuditEvent.Outcome.DENIED,
-                     object_type="clip", details={"code": exc.code})
-        if isinstance(exc, AudioRejected):
-            raise IngestRefused(exc.detail, code=exc.code, status=_AUDIO_STATUS.get(exc.code, 422)) from exc
-        raise
-    name = default_storage.save(f"clips/{uuid.uuid4().hex}.mp3", ContentFile(processed.data))
-    try:
-        with transaction.atomic():
-            clip = Clip.objects.create(
-                project=meta.project, subject_key=meta.subject_key, recorded_on=meta.recorded_on,
-                locale=meta.locale, duration_ms=processed.duration_ms, audio=name, peaks=processed.peaks,
-            )
-            audit_record(actor=actor, action="clip.ingest", object_type="clip", object_id=clip.pk,
-                         clip_id=clip.pk, details={"project": meta.project.slug, "duration_ms": clip.duration_ms})
-    except BaseException:
-        default_storage.delete(name)
-        raise
-    return clip
 
 
 # --- Labels ---------------------------------------------------------------------

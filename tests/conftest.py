@@ -169,7 +169,7 @@ def session_client(user, *, verified: bool = True) -> APIClient:
 @pytest.fixture
 def ingest(project, ingest_user):
     """Ingest speech clips through the real service; returns a function making n clips."""
-    from reviews import services
+    from reviews.ingest import clip_ingest
 
     def make(count: int = 1, **overrides):
         clips = []
@@ -180,8 +180,8 @@ def ingest(project, ingest_user):
                 "device_serial": f"SN-{i}", "recorded_at": "2026-11-20T08:15:02Z", "locale": "en-US",
                 **overrides,
             }
-            clips.append(services.clip_ingest(actor=ingest_user, audio=speech_bytes(names[i % len(names)]),
-                                              **fields))
+            clips.append(clip_ingest(actor=ingest_user, data={**fields,
+                                                              "audio": speech_bytes(names[i % len(names)])}))
         return clips
 
     return make

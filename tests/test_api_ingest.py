@@ -107,14 +107,150 @@ def test_only_the_ingest_service_may_add_clips(who, project, alice, sam, ada, in
 
 
 def test_a_database_failure_after_encoding_leaves_no_file(ingest_client, project, _isolated_media, monkeypatch):
-    from reviews import services
+    from reviews import ingest
 
     def broken(**kwargs):
         raise RuntimeError("audit store down")
 
-    monkeypatch.setattr(services, "audit_record", broken)
+    monkeypatch.setattr(ingest, "audit_record", broken)
     response = post(ingest_client, speech_bytes())
     assert response.status_code == 500
     assert response.json() == {"code": "server_error", "detail": "Something went wrong on our side."}
     assert Clip.objects.count() == 0
     assert media_files(_isolated_media) == []
+
+
+# --- Impossible dates: a clear 400 on recorded_at, never a server error ----------------------
+
+IMPOSSIBLE_DATES = {
+    "month-13": "2026-13-01T08:15:02Z",
+    "february-30": "2026-02-30T08:15:02Z",
+    "hour-24": "2026-11-20T24:00:00Z",
+    "offset-25h": "2026-11-20T08:15:02+25:00",
+    "year-1-positive-offset": "0001-01-01T00:00:00+01:00",
+}
+
+
+@pytest.mark.parametrize("recorded_at", list(IMPOSSIBLE_DATES.values()), ids=list(IMPOSSIBLE_DATES))
+def test_impossible_date_is_a_field_error_and_stores_nothing(ingest_client, project, _isolated_media, recorded_at):
+    response = post(ingest_client, speech_bytes(), recorded_at=recorded_at)
+    assert response.status_code == 400, response.content
+    body = response.json()
+    assert body["code"] == "invalid_metadata" and body["detail"]
+    assert set(body["fields"]) == {"recorded_at"}
+    assert recorded_at not in response.content.decode()  # the submitted value is never echoed
+    assert Clip.objects.count() == 0 and media_files(_isolated_media) == []
+    [event] = events("clip.ingest")
+    assert event.outcome == "denied" and event.details == {"code": "invalid_metadata", "fields": ["recorded_at"]}
+
+
+@pytest.mark.parametrize(
+    "recorded_at",
+    ["1999-12-31T23:59:59Z", "2000-01-01T00:30:00+01:00", "2026-12-03T00:00:01Z", "9999-12-31T23:59:59-01:00",
+     "2026-11-20T08:15:02", "2026-11-20", "", "   "],
+    ids=["before-2000", "before-2000-in-utc", "two-days-ahead", "year-9999-negative-offset", "no-zone", "date-only",
+         "empty", "blank"],
+)
+def test_recorded_at_must_be_a_plausible_moment_with_a_zone(ingest_client, project, _isolated_media, recorded_at,
+                                                             time_machine):
+    time_machine.move_to("2026-12-01T12:00:00Z", tick=False)
+    response = post(ingest_client, speech_bytes(), recorded_at=recorded_at)
+    assert response.status_code == 400, response.content
+    assert response.json()["code"] == "invalid_metadata" and set(response.json()["fields"]) == {"recorded_at"}
+    assert Clip.objects.count() == 0 and media_files(_isolated_media) == []
+
+
+@pytest.mark.parametrize("recorded_at, day", [("2000-01-01T00:00:00Z", "2000-01-01"),
+                                              ("2026-12-02T11:00:00Z", "2026-12-02"),
+                                              ("2026-11-20T23:30:00-05:00", "2026-11-21")])
+def test_recorded_at_at_the_edges_of_the_range_is_accepted(ingest_client, project, recorded_at, day, time_machine):
+    time_machine.move_to("2026-12-01T12:00:00Z", tick=False)
+    response = post(ingest_client, speech_bytes(), recorded_at=recorded_at)
+    assert response.status_code == 201, response.content
+    assert Clip.objects.get().recorded_on.isoformat() == day  # coarsened to the UTC day
+
+
+# --- Audio only ------------------------------------------------------------------------------
+
+def test_a_video_with_a_sound_track_is_refused(ingest_client, project, _isolated_media, tmp_path):
+    from tests.test_audio import video_with_audio_bytes
+
+    response = post(ingest_client, video_with_audio_bytes(tmp_path))
+    assert response.status_code == 415, response.content
+    assert response.json()["code"] == "not_audio"
+    assert Clip.objects.count() == 0 and media_files(_isolated_media) == []
+    [event] = events("clip.ingest")
+    assert event.outcome == "denied" and event.details == {"code": "not_audio"}
+
+
+# --- The shape of the multipart body --------------------------------------------------------
+
+def post_parts(client, parts: list[tuple[str, object]]):
+    """Post repeated or odd parts as they are: the test client sends a list as repeated parts."""
+    data = {}
+    for name, value in parts:
+        data.setdefault(name, []).append(value)
+    return client.post("/api/v1/clips/", data, format="multipart")
+
+
+def upload(content: bytes, name: str = "a.flac"):
+    return SimpleUploadedFile(name, content, content_type="application/octet-stream")
+
+
+@pytest.mark.parametrize(
+    "audio_parts",
+    [[], [("audio", "")], [("audio", "not a file")], [("audio", "x"), ("audio", None)], [(None, None), (None, None)],
+     [("Audio", None)]],
+    ids=["missing", "empty-text", "text-field", "text-and-file", "two-files", "other-name"],
+)
+def test_the_audio_part_must_be_exactly_one_file(ingest_client, project, _isolated_media, audio_parts):
+    parts = [(k, v) for k, v in GOOD.items()]
+    for name, value in audio_parts:
+        parts.append((name or "audio", upload(speech_bytes()) if value is None else value))
+    response = post_parts(ingest_client, parts)
+    assert response.status_code == 400, response.content
+    body = response.json()
+    assert body["code"] == "invalid_metadata" and set(body["fields"]) == {"audio"}
+    assert Clip.objects.count() == 0 and media_files(_isolated_media) == []
+    [event] = events("clip.ingest")
+    assert event.outcome == "denied" and event.details == {"code": "invalid_metadata", "fields": ["audio"]}
+
+
+def test_an_empty_file_is_a_field_error(ingest_client, project):
+    response = post(ingest_client, b"")
+    assert response.status_code == 400 and response.json()["fields"] == {"audio": "The file is empty."}
+
+
+def test_a_field_sent_twice_is_refused_not_guessed(ingest_client, project, _isolated_media):
+    parts = [(k, v) for k, v in GOOD.items()] + [("account_id", "ACCT-2"), ("audio", upload(speech_bytes()))]
+    response = post_parts(ingest_client, parts)
+    assert response.status_code == 400, response.content
+    assert response.json()["fields"] == {"account_id": "Send this field once."}
+    assert Clip.objects.count() == 0
+
+
+def test_unknown_fields_are_ignored_and_never_stored(ingest_client, project):
+    response = post(ingest_client, speech_bytes(), subject_key="0" * 64, email="ann@example.org")
+    assert response.status_code == 201, response.content
+    assert Clip.objects.get().subject_key != "0" * 64
+
+
+def test_every_field_error_is_reported_at_once_without_the_values(ingest_client, project):
+    response = post(ingest_client, b"", project="nope", account_id="", locale="english please",
+                    recorded_at="2026-02-30T08:15:02Z", first_name="Ann" * 40)
+    assert response.status_code == 400
+    body = response.json()
+    # An unknown project among other errors is one more field error, not a different code.
+    assert body["code"] == "invalid_metadata"
+    assert set(body["fields"]) == {"audio", "project", "account_id", "locale", "recorded_at", "first_name"}
+    for echoed in ("nope", "english please", "2026-02-30", "AnnAnn"):
+        assert echoed not in response.content.decode()
+    [event] = events("clip.ingest")
+    assert event.details == {"code": "invalid_metadata", "fields": sorted(body["fields"])}
+
+
+def test_unknown_project_alone_keeps_its_own_code(ingest_client, project):
+    response = post(ingest_client, speech_bytes(), project="nope")
+    assert response.status_code == 400
+    assert response.json() == {"code": "unknown_project", "detail": "No such project.",
+                               "fields": {"project": "Unknown project."}}

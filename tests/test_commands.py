@@ -41,6 +41,37 @@ def test_manifest_ingest_shows_progress_and_a_summary(project, ingest_user, tmp_
     assert Clip.objects.count() == 1
 
 
+def test_manifest_rows_are_validated_like_api_requests(project, ingest_user, tmp_path):
+    for name in ("a", "b", "c", "d", "e"):
+        shutil.copy(FIXTURE_CLIPS / "clip01.flac", tmp_path / f"{name}.flac")
+    with (tmp_path / "manifest.csv").open("w", newline="") as handle:
+        writer = csv.writer(handle)
+        writer.writerow(["file", "project", "account_id", "first_name", "device_serial", "recorded_at", "locale"])
+        writer.writerow(["a.flac", "demo", "ACCT-SECRET-1", "", "", "2026-13-01T10:00:00Z", "en-US"])
+        writer.writerow(["b.flac", "demo", "ACCT-SECRET-2", "", "", "0001-01-01T00:00:00+01:00", "en-US"])
+        writer.writerow(["c.flac", "nope", "ACCT-SECRET-3", "", "", "2026-11-01T10:00:00Z", "en-US"])
+        writer.writerow(["d.flac", "demo", "", "", "", "2026-11-01T10:00:00", "english"])
+        writer.writerow(["e.flac", "demo", "ACCT-SECRET-5"])  # a short row: the missing columns are missing fields
+    output = run("ingest_clips", str(tmp_path))
+    assert "[1/5] a.flac: refused (invalid_metadata: recorded_at)" in output
+    assert "[2/5] b.flac: refused (invalid_metadata: recorded_at)" in output
+    assert "[3/5] c.flac: refused (unknown_project: project)" in output
+    assert "[4/5] d.flac: refused (invalid_metadata: account_id, locale, recorded_at)" in output
+    assert "[5/5] e.flac: refused (invalid_metadata: locale, recorded_at)" in output
+    assert "Summary: 0 ingested, 5 refused (invalid_metadata: 4, unknown_project: 1)." in output
+    assert "SECRET" not in output and "english" not in output
+    assert Clip.objects.count() == 0
+    denied = AuditEvent.objects.filter(action="clip.ingest", outcome="denied")
+    assert [e.details["code"] for e in denied.order_by("id")] == ["invalid_metadata"] * 2 + ["unknown_project"] + [
+        "invalid_metadata"] * 2
+
+
+def test_a_manifest_without_a_required_column_is_an_error(project, ingest_user, tmp_path):
+    (tmp_path / "manifest.csv").write_text("file,project,account_id,locale\n")
+    with pytest.raises(CommandError, match="recorded_at"):
+        run("ingest_clips", str(tmp_path))
+
+
 def test_folder_ingest_uses_the_options(project, ingest_user, tmp_path):
     for name in ("clip01.flac", "clip03.ogg"):
         shutil.copy(FIXTURE_CLIPS / name, tmp_path / name)

@@ -299,13 +299,14 @@ def reviewer_names(count: int) -> list[str]:
 
 def world_create(*, reviewers: int, clips: int, real_clips: int = 10, transcriptions_per_clip: int = 1) -> dict:
     """A bench project with the demo label schema, ``reviewers`` reviewers with high quotas,
-    ``real_clips`` clips ingested through ``services.clip_ingest`` and the rest bulk-created
+    ``real_clips`` clips ingested through ``ingest.clip_ingest`` and the rest bulk-created
     pointing at those clips' stored audio (a load-test shortcut: no ffmpeg per clip).
     Idempotent on the people; clips are added on each call."""
     from django.contrib.auth import get_user_model
     from django.db import transaction
 
-    from reviews import permissions, services
+    from reviews import ingest as ingest_service
+    from reviews import permissions
     from reviews.management.commands.seed_demo import DEMO_SCHEMA
     from reviews.models import Clip, Label, LabelGroup, LabelSchema, Project, ReviewerQuota
 
@@ -339,9 +340,9 @@ def world_create(*, reviewers: int, clips: int, real_clips: int = 10, transcript
     real = []
     names = sorted(p.name for p in FIXTURE_CLIPS.iterdir() if p.suffix in {".flac", ".ogg"})
     for i in range(min(real_clips, clips)):
-        real.append(services.clip_ingest(
-            actor=ingest, project=PROJECT, audio=(FIXTURE_CLIPS / names[i % len(names)]).read_bytes(),
-            account_id=f"BENCH-{i}", recorded_at="2026-11-20T08:15:02Z", locale="en-US"))
+        real.append(ingest_service.clip_ingest(actor=ingest, data={
+            "project": PROJECT, "audio": (FIXTURE_CLIPS / names[i % len(names)]).read_bytes(),
+            "account_id": f"BENCH-{i}", "recorded_at": "2026-11-20T08:15:02Z", "locale": "en-US"}))
     rest = clips - len(real)
     batch = []
     for i in range(rest):

@@ -1,6 +1,6 @@
 """Ingest speed: clips per second and real-time factor of the de-identification path
 (``reviews.audio.clip_audio_process``: probe, decode + disguise, normalize, encode, peaks),
-per core, and of the whole ``services.clip_ingest`` (plus storage, database and audit).
+per core, and of the whole ``ingest.clip_ingest`` (plus storage, database and audit).
 
     .venv/bin/python tests/bench/ingest_speed.py                 # 20 s per measurement
     .venv/bin/python tests/bench/ingest_speed.py --seconds 5 --no-db --presets pitch   # quick
@@ -53,7 +53,7 @@ def cpu_seconds() -> float:
 def work(job) -> tuple[int, float, float, float]:
     """Process clips round-robin for ``seconds``; return (clips, audio s, wall s, cpu s)."""
     kind, files, seconds, preset = job
-    from reviews import audio, services
+    from reviews import audio, ingest
 
     if kind == "ingest":
         from django.contrib.auth import get_user_model
@@ -68,8 +68,9 @@ def work(job) -> tuple[int, float, float, float]:
         if kind == "process":
             audio.clip_audio_process(data, preset=preset)
         else:
-            services.clip_ingest(actor=actor, project=harness.PROJECT, audio=data, account_id=f"ACCT-{count}",
-                                 recorded_at="2026-11-20T08:15:02Z", locale="en-US")
+            ingest.clip_ingest(actor=actor, data={"project": harness.PROJECT, "audio": data,
+                                                  "account_id": f"ACCT-{count}",
+                                                  "recorded_at": "2026-11-20T08:15:02Z", "locale": "en-US"})
         count += 1
         audio_seconds += length
     return count, audio_seconds, time.monotonic() - started, cpu_seconds() - cpu_start
@@ -131,7 +132,7 @@ def main() -> int:
     parser.add_argument("--processes", default="1,2", help="process counts for the wall-clock figures")
     parser.add_argument("--presets", default="", help="disguise presets, comma-separated (default: the "
                                                        "configured one, DISGUISE_PRESET)")
-    parser.add_argument("--no-db", action="store_true", help="skip services.clip_ingest (no PostgreSQL)")
+    parser.add_argument("--no-db", action="store_true", help="skip ingest.clip_ingest (no PostgreSQL)")
     args = parser.parse_args()
     processes = [int(x) for x in args.processes.split(",") if x.strip()]
     workspace = harness.Workspace("ingest")
@@ -166,7 +167,7 @@ def main() -> int:
             if not args.no_db and preset == settings.DISGUISE_PRESET:
                 for label in list(sets)[:1]:
                     row = measure("ingest", sets[label], args.seconds, 1, None)
-                    say(f"{label:<20} {'services.clip_ingest (+DB)':<28} {preset:<8} {1:>5} {row['clips']:>6} "
+                    say(f"{label:<20} {'ingest.clip_ingest (+DB)':<28} {preset:<8} {1:>5} {row['clips']:>6} "
                         f"{row['clips_per_s']:>8.2f} {row['cpu_per_clip_ms']:>11.0f} {row['rt_wall']:>9.1f} "
                         f"{row['rt_cpu']:>15.1f}")
             say(f"\n  Where the CPU goes ({preset}, demo clips, stage by stage, ffmpeg children included):")

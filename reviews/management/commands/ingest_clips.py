@@ -1,4 +1,4 @@
-"""Ingest a folder of audio files or a CSV manifest through the same service as the API."""
+"""Ingest a folder of audio files or a CSV manifest through the same service and serializer as the API."""
 
 import csv
 from collections import Counter
@@ -7,18 +7,21 @@ from pathlib import Path
 from django.contrib.auth import get_user_model
 from django.core.management.base import BaseCommand, CommandError
 
-from reviews import services
 from reviews.errors import DomainError
+from reviews.ingest import IngestSerializer, clip_ingest
 
 AUDIO_SUFFIXES = {".wav", ".flac", ".ogg", ".oga", ".opus", ".mp3", ".m4a", ".webm"}
-MANIFEST_FIELDS = ["file", "project", "account_id", "first_name", "device_serial", "recorded_at", "locale"]
+# The manifest's columns are the serializer's fields, so a field added to ingest is a column here too.
+_INGEST_FIELDS = {name: field for name, field in IngestSerializer().fields.items() if name != "audio"}
+MANIFEST_FIELDS = ["file", *_INGEST_FIELDS]
+REQUIRED_COLUMNS = {"file", *(name for name, field in _INGEST_FIELDS.items() if field.required)}
 
 
 class Command(BaseCommand):
     help = (
         "Ingest clips from a CSV manifest (columns: " + ", ".join(MANIFEST_FIELDS) + ") or from a folder "
         "(uses the folder's manifest.csv if present, otherwise --project/--account-id/--recorded-at/--locale "
-        "for every audio file)."
+        "for every audio file). Rows are validated exactly as the API validates a request."
     )
 
     def add_arguments(self, parser):
@@ -37,19 +40,15 @@ class Command(BaseCommand):
             raise CommandError(f"No user '{options['service_user']}' to ingest as (run seed_demo or create it).")
         ingested, refused = 0, Counter()
         total = len(rows)
-        for number, row in enumerate(rows, start=1):
-            path = row["path"]
+        for number, (path, fields) in enumerate(rows, start=1):
             try:
-                clip = services.clip_ingest(
-                    actor=actor, audio=path.read_bytes(), project=row.get("project") or "",
-                    account_id=row.get("account_id") or "", first_name=row.get("first_name") or "",
-                    device_serial=row.get("device_serial") or "", recorded_at=row.get("recorded_at") or "",
-                    locale=row.get("locale") or "",
-                )
+                clip = clip_ingest(actor=actor, data={**fields, "audio": path.read_bytes()})
             except (DomainError, OSError) as exc:
                 code = getattr(exc, "code", "unreadable_file")
                 refused[code] += 1
-                self.stdout.write(f"[{number}/{total}] {path.name}: refused ({code})")
+                # Field names say what to fix in the manifest; the values are identifiers and stay out.
+                where = f": {', '.join(sorted(exc.fields))}" if getattr(exc, "fields", None) else ""
+                self.stdout.write(f"[{number}/{total}] {path.name}: refused ({code}{where})")
                 continue
             if clip is None:
                 refused["not_sampled"] += 1
@@ -60,22 +59,24 @@ class Command(BaseCommand):
         reasons = ", ".join(f"{code}: {count}" for code, count in sorted(refused.items())) or "none"
         self.stdout.write(f"Summary: {ingested} ingested, {sum(refused.values())} refused ({reasons}).")
 
-    def _rows(self, path: Path, options) -> list[dict]:
+    def _rows(self, path: Path, options) -> list[tuple[Path, dict]]:
+        """Return (audio file, submitted fields) pairs; the fields are validated later, row by row."""
         if path.is_dir() and (path / "manifest.csv").exists():
             path = path / "manifest.csv"
         if path.is_file() and path.suffix.lower() == ".csv":
             with path.open(newline="") as handle:
                 reader = csv.DictReader(handle)
-                missing = set(MANIFEST_FIELDS) - set(reader.fieldnames or [])
-                if missing - {"first_name", "device_serial"}:
+                missing = REQUIRED_COLUMNS - set(reader.fieldnames or [])
+                if missing:
                     raise CommandError(f"Manifest lacks columns: {', '.join(sorted(missing))}")
-                return [dict(row, path=path.parent / row["file"]) for row in reader]
+                # A short row leaves None in its last columns: that field was not given.
+                return [(path.parent / (row["file"] or ""),
+                         {name: row[name] for name in _INGEST_FIELDS if row.get(name) is not None})
+                        for row in reader]
         if path.is_dir():
             if not (options["project"] and options["account_id"] and options["recorded_at"]):
                 raise CommandError("A folder without manifest.csv needs --project, --account-id and --recorded-at.")
-            return [
-                {"path": f, "project": options["project"], "account_id": options["account_id"],
-                 "recorded_at": options["recorded_at"], "locale": options["locale"]}
-                for f in sorted(path.iterdir()) if f.suffix.lower() in AUDIO_SUFFIXES
-            ]
+            fields = {"project": options["project"], "account_id": options["account_id"],
+                      "recorded_at": options["recorded_at"], "locale": options["locale"]}
+            return [(f, fields) for f in sorted(path.iterdir()) if f.suffix.lower() in AUDIO_SUFFIXES]
         raise CommandError(f"{path} is neither a folder nor a CSV manifest.")
