@@ -119,14 +119,14 @@ def video_with_audio_bytes(tmp_path, *, video_codec: str | None = None) -> bytes
     return target.read_bytes()
 
 
-def cover_art_mp3_bytes(tmp_path) -> bytes:
-    """An MP3 with an embedded cover picture (an ID3 APIC frame: a video stream marked attached_pic)."""
+def cover_art_bytes(tmp_path, fmt: str = "mp3") -> bytes:
+    """A song with an embedded cover picture (ID3 APIC, FLAC PICTURE): a video stream marked attached_pic."""
     cover = tmp_path / "cover.png"
-    song = tmp_path / "song.mp3"
+    song = tmp_path / f"song.{fmt}"
     subprocess.run(["ffmpeg", "-v", "error", "-y", "-f", "lavfi", "-i", "color=c=red:s=32x32:d=1", "-frames:v", "1",
                     str(cover)], capture_output=True, check=True)
     subprocess.run(["ffmpeg", "-v", "error", "-y", "-i", "pipe:0", "-i", str(cover), "-map", "0:a", "-map", "1:v",
-                    "-c:a", "libmp3lame", "-c:v", "copy", "-id3v2_version", "3", "-disposition:v", "attached_pic",
+                    "-c:a", {"mp3": "libmp3lame", "flac": "flac"}[fmt], "-c:v", "copy", "-disposition:v", "attached_pic",
                     str(song)], input=speech_bytes(), capture_output=True, check=True)
     return song.read_bytes()
 
@@ -155,10 +155,11 @@ def test_a_video_is_refused_whatever_its_video_codec(tmp_path, codec):
     assert refused.value.code == "not_audio"
 
 
-def test_cover_art_counts_as_video_and_is_refused(tmp_path):
+@pytest.mark.parametrize("fmt", ["mp3", "flac"])
+def test_cover_art_counts_as_video_and_is_refused(tmp_path, fmt):
     # Deliberate: a voice recording has no reason to carry a picture, and refusing every
     # video stream is one rule with no exception an attacker could dress a video up as.
-    song = cover_art_mp3_bytes(tmp_path)
+    song = cover_art_bytes(tmp_path, fmt)
     [picture] = [s for s in probe_streams(song) if s["codec_type"] == "video"]
     assert picture["disposition"]["attached_pic"] == 1
     with pytest.raises(audio.AudioRejected) as refused:
