@@ -92,6 +92,7 @@ MIDDLEWARE = [
     "django.middleware.csrf.CsrfViewMiddleware",
     "django.contrib.auth.middleware.AuthenticationMiddleware",
     "django_otp.middleware.OTPMiddleware",
+    "reviews.middleware.AccessCacheMiddleware",
     "reviews.middleware.SessionLimitsMiddleware",
     "reviews.middleware.MFARequiredMiddleware",
     "django.contrib.messages.middleware.MessageMiddleware",
@@ -331,6 +332,12 @@ AUDIO_TOKEN_MAX_AGE = min(env_int("AUDIO_TOKEN_MAX_AGE", 60), 120)
 # Fetches of one escalated clip by one supervisor (each needs its own single-use token).
 ESCALATION_PLAYS_PER_SUPERVISOR = env_int("ESCALATION_PLAYS_PER_SUPERVISOR", 5)
 LEASE_SWEEP_BATCH = 200
+# "next" sweeps overdue leases at most this often per process (expire_leases, from cron,
+# sweeps too): a clip whose lease ran out returns to the queue within this many seconds.
+LEASE_SWEEP_INTERVAL_SECONDS = env_int("LEASE_SWEEP_INTERVAL_SECONDS", 15)
+# How long a session trusts the roles and second-factor need it remembers; a role change or
+# deactivation ends the user's sessions at once whatever this says.
+ACCESS_RECHECK_SECONDS = env_int("ACCESS_RECHECK_SECONDS", 60)
 # Daily quotas start again at midnight in this zone.
 QUOTA_TIME_ZONE = env("QUOTA_TIME_ZONE", TIME_ZONE)
 

@@ -77,6 +77,33 @@ class SessionLimitsMiddleware:
         return self.get_response(request)
 
 
+class AccessCacheMiddleware:
+    """Keep a signed-in user's roles and second-factor need in their session.
+
+    Both take three queries to work out (groups, projects, devices) and change rarely, so
+    they are worked out at most once every ACCESS_RECHECK_SECONDS per session. A change of
+    roles cannot wait that long: it ends every session of the user (signals.py), and so
+    does deactivation."""
+
+    SESSION_KEY = "access_cache"
+
+    def __init__(self, get_response):
+        self.get_response = get_response
+
+    def __call__(self, request):
+        user = request.user
+        if user.is_authenticated:
+            cached, now = request.session.get(self.SESSION_KEY), time.time()
+            if cached and cached.get("user") == user.pk and 0 <= now - cached["at"] < settings.ACCESS_RECHECK_SECONDS:
+                permissions.user_access_restore(user, groups=cached["groups"], mfa=cached["mfa"])
+            else:
+                request.session[self.SESSION_KEY] = {
+                    "user": user.pk, "at": now, "groups": sorted(permissions.user_group_names(user)),
+                    "mfa": permissions.mfa_required(user),
+                }
+        return self.get_response(request)
+
+
 class MFARequiredMiddleware:
     """Whoever needs a second factor gets nothing else until they give it: pages
     redirect to the two-factor page, the API answers 403 ``mfa_required``."""

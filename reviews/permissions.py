@@ -39,13 +39,24 @@ def service_token_create(user, key: str | None = None) -> str:
     return key
 
 
-def user_in_group(user, name: str) -> bool:
-    if not user or not user.is_authenticated or not user.is_active:
-        return False
+def user_group_names(user) -> set[str]:
+    """The user's group names, looked up once per request (or restored from the session)."""
     cache = getattr(user, "_group_names", None)
     if cache is None:
         cache = user._group_names = set(user.groups.values_list("name", flat=True))
-    return name in cache
+    return cache
+
+
+def user_in_group(user, name: str) -> bool:
+    if not user or not user.is_authenticated or not user.is_active:
+        return False
+    return name in user_group_names(user)
+
+
+def user_access_restore(user, *, groups: list[str], mfa: bool) -> None:
+    """Put roles and the second-factor need, as the session remembers them, back on the user."""
+    user._group_names = set(groups)
+    user._mfa_required = mfa
 
 
 def role_group(name: str) -> Group:
@@ -160,13 +171,15 @@ def _clip_permission() -> tuple[int, int]:
 def clip_access_grant(user, clip: Clip) -> None:
     """Grant the guardian object permission on this one clip (one INSERT)."""
     permission_id, content_type_id = _clip_permission()
-    UserObjectPermission.objects.create(user=user, permission_id=permission_id, content_type_id=content_type_id,
-                                        object_pk=str(clip.pk))
+    # bulk_create, not create(): guardian's save() re-reads the permission, its content type
+    # and the clip to check they match, three queries for facts fixed above.
+    UserObjectPermission.objects.bulk_create([UserObjectPermission(
+        user=user, permission_id=permission_id, content_type_id=content_type_id, object_pk=str(clip.pk))])
 
 
-def clip_access_revoke(user, clip: Clip) -> None:
+def clip_access_revoke(*, user_id: int, clip_id) -> None:
     permission_id, _ = _clip_permission()
-    UserObjectPermission.objects.filter(user=user, permission_id=permission_id, object_pk=str(clip.pk)).delete()
+    UserObjectPermission.objects.filter(user_id=user_id, permission_id=permission_id, object_pk=str(clip_id)).delete()
 
 
 def clip_grant_held(user, clip: Clip) -> bool:
@@ -178,7 +191,7 @@ def clip_grant_held(user, clip: Clip) -> bool:
 
 def assignment_for_reviewer(user, assignment_id, *, attempted: str, for_update: bool = False) -> Assignment:
     """Return the caller's own assignment, or raise the 404 that hides everyone else's."""
-    queryset = Assignment.objects.select_related("clip", "clip__project")
+    queryset = Assignment.objects.select_related("clip", "clip__project", "clip__project__label_schema")
     if for_update:
         queryset = queryset.select_for_update(of=("self",))
     assignment = queryset.filter(pk=assignment_id).first() if _is_uuid(assignment_id) else None

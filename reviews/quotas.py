@@ -8,7 +8,7 @@ from datetime import date, datetime, time, timedelta
 from zoneinfo import ZoneInfo
 
 from django.conf import settings
-from django.db.models import F
+from django.db.models import F, Subquery
 
 from .audit import request_id_current
 from .errors import QuotaExceeded
@@ -34,13 +34,19 @@ def limits_for(reviewer) -> Limits:
     cached = getattr(reviewer, "_quota_limits", None)
     if request_id and cached and cached[0] == request_id:
         return cached[1]
-    defaults = QuotaDefaults.objects.order_by("pk").first() or QuotaDefaults()
-    own = ReviewerQuota.objects.filter(reviewer=reviewer).first()
-    values = {}
-    for field in fields(Limits):
-        mine = getattr(own, field.name, None) if own else None
-        values[field.name] = mine if mine is not None else getattr(defaults, field.name)
-    limits = Limits(**values)
+    names = [field.name for field in fields(Limits)]
+    own = ReviewerQuota.objects.filter(reviewer=reviewer)
+    # One query: the defaults row with the reviewer's own values alongside (NULL where unset).
+    row = (QuotaDefaults.objects.order_by("pk")
+           .annotate(**{f"own_{name}": Subquery(own.values(name)[:1]) for name in names})
+           .values(*names, *(f"own_{name}" for name in names)).first())
+    if row is None:  # no defaults row (it is created by a migration): the model's defaults
+        defaults = QuotaDefaults()
+        row = {name: getattr(defaults, name) for name in names}
+        row.update({f"own_{name}": value for name, value in own.values(*names).first().items()}
+                   if own.exists() else {})
+    limits = Limits(**{name: row[name] if row.get(f"own_{name}") is None else row[f"own_{name}"]
+                       for name in names})
     reviewer._quota_limits = (request_id, limits)
     return limits
 

@@ -9,13 +9,13 @@ from datetime import datetime, timedelta
 from django.conf import settings
 from django.contrib.auth import get_user_model
 from django.db import transaction
-from django.db.models import Exists, F, OuterRef
+from django.db.models import Case, Exists, F, OuterRef, Value, When
 from django.utils import timezone
 
 from . import permissions, quotas
 from .audit import audit_record
 from .errors import InvalidInput, LeaseExpired, NotFoundDenied, StaleVersion
-from .models import Assignment, Clip, Draft, Escalation, LabelSchema, Revision, Transcription
+from .models import Assignment, Clip, Draft, Escalation, LabelGroup, LabelSchema, Revision, Transcription
 
 MAX_TEXT = 5000
 MAX_REASON = 500
@@ -25,14 +25,20 @@ MAX_REASON = 500
 
 def label_schema_describe(schema: LabelSchema) -> dict:
     """Describe a schema for the page and the API, numbering labels for the shortcut keys."""
-    groups, number = [], 0
-    for group in schema.groups.prefetch_related("labels"):
-        labels = []
-        for label in group.labels.all():
+    # One query: groups left-joined to their labels (a group without labels still shows).
+    rows = (LabelGroup.objects.filter(schema=schema)
+            .values_list("id", "key", "name", "kind", "required", "labels__key", "labels__name")
+            .order_by("position", "id", "labels__position", "labels__id"))
+    groups, by_id, number = [], {}, 0
+    for group_id, key, name, kind, required, label_key, label_name in rows:
+        group = by_id.get(group_id)
+        if group is None:
+            group = by_id[group_id] = {"key": key, "name": name, "kind": kind, "required": required, "labels": []}
+            groups.append(group)
+        if label_key is not None:
             number += 1
-            labels.append({"key": label.key, "name": label.name, "shortcut": number if number <= 9 else None})
-        groups.append({"key": group.key, "name": group.name, "kind": group.kind, "required": group.required,
-                       "labels": labels})
+            group["labels"].append({"key": label_key, "name": label_name,
+                                    "shortcut": number if number <= 9 else None})
     return {"name": schema.name, "groups": groups}
 
 
@@ -86,12 +92,26 @@ def _assignment_end(assignment: Assignment, status: str, now) -> None:
     assignment.save(update_fields=["status", "ended_at", "reason"])
     if status != Assignment.Status.SUBMITTED:
         Clip.objects.filter(pk=assignment.clip_id, slots_taken__gt=0).update(slots_taken=F("slots_taken") - 1)
-    permissions.clip_access_revoke(assignment.reviewer, assignment.clip)
+    permissions.clip_access_revoke(user_id=assignment.reviewer_id, clip_id=assignment.clip_id)
 
 
 def assignment_revoke(assignment: Assignment, now) -> None:
     """End someone's live lease because the clip was withdrawn (flag, opt-out, erasure, retention)."""
     _assignment_end(assignment, Assignment.Status.REVOKED, now)
+
+
+_last_sweep_at: datetime | None = None
+
+
+def lease_sweep_due(now) -> bool:
+    """Whether "next" should sweep now: at most once per LEASE_SWEEP_INTERVAL_SECONDS per process,
+    since a sweep costs a locked scan and expire_leases (cron) sweeps as well."""
+    global _last_sweep_at
+    interval = timedelta(seconds=settings.LEASE_SWEEP_INTERVAL_SECONDS)
+    if _last_sweep_at is not None and _last_sweep_at <= now < _last_sweep_at + interval:
+        return False
+    _last_sweep_at = now
+    return True
 
 
 def lease_sweep(*, now=None) -> int:
@@ -121,12 +141,13 @@ def assignment_next(*, reviewer, another: bool = False) -> Assignment | None:
     quota allows it.
     """
     now = timezone.now()
-    lease_sweep(now=now)
+    if lease_sweep_due(now):
+        lease_sweep(now=now)
     with transaction.atomic():
         # One "next" at a time per reviewer: two tabs cannot lease two clips at once.
         get_user_model().objects.select_for_update().filter(pk=reviewer.pk).first()
         live = list(
-            Assignment.objects.select_related("clip", "clip__project")
+            Assignment.objects.select_related("clip", "clip__project", "clip__project__label_schema", "draft")
             .filter(reviewer=reviewer, status=Assignment.Status.LIVE, lease_expires_at__gt=now)
             .order_by("leased_at")
         )
@@ -136,7 +157,7 @@ def assignment_next(*, reviewer, another: bool = False) -> Assignment | None:
             return live[0]
         held = Assignment.objects.filter(clip=OuterRef("pk"), reviewer=reviewer, status__in=Assignment.HOLDING)
         candidates = (
-            Clip.objects.select_related("project")
+            Clip.objects.select_related("project", "project__label_schema")
             .defer("peaks")  # the waveform is not needed to lease; it would make the scan heavy
             .filter(project__members=reviewer, status=Clip.Status.OPEN, withheld=False,
                     slots_taken__lt=F("project__transcriptions_per_clip"))
@@ -164,6 +185,7 @@ def assignment_next(*, reviewer, another: bool = False) -> Assignment | None:
         assignment = Assignment.objects.create(
             clip=clip, reviewer=reviewer, leased_at=now, lease_expires_at=now + _lease_length(clip.project)
         )
+        Assignment.draft.related.set_cached_value(assignment, None)  # a new lease has no draft: no lookup
         permissions.clip_access_grant(reviewer, clip)
         audit_record(actor=reviewer, action="assignment.lease", object_type="assignment", object_id=assignment.pk,
                      clip_id=clip.pk)
@@ -314,11 +336,14 @@ def transcription_submit(*, reviewer, assignment_id, text: str, labels) -> tuple
         Revision.objects.create(assignment=assignment, version=(last.first() or 0) + 1, kind=Revision.Kind.SUBMIT,
                                 text=text, labels=clean, created_at=now)
         _assignment_end(assignment, Assignment.Status.SUBMITTED, now)
-        clip = Clip.objects.select_for_update().get(pk=assignment.clip_id)
-        clip.transcriptions_done += 1
-        if clip.transcriptions_done >= clip.project.transcriptions_per_clip and clip.status == Clip.Status.OPEN:
-            clip.status = Clip.Status.DONE
-        clip.save(update_fields=["transcriptions_done", "status"])
+        # One conditional UPDATE (the row lock it takes is the one a read-then-write needed):
+        # the clip is done when this was the last transcription it asked for.
+        per_clip = assignment.clip.project.transcriptions_per_clip
+        Clip.objects.filter(pk=assignment.clip_id).update(
+            transcriptions_done=F("transcriptions_done") + 1,
+            status=Case(When(status=Clip.Status.OPEN, transcriptions_done__gte=per_clip - 1,
+                             then=Value(Clip.Status.DONE)), default=F("status")),
+        )
         audit_record(actor=reviewer, action="transcription.submit", object_type="assignment",
                      object_id=assignment.pk, clip_id=assignment.clip_id)
     return transcription, True

@@ -58,6 +58,14 @@ def _isolated_media(settings, tmp_path):
     return media
 
 
+@pytest.fixture(autouse=True)
+def _sweep_on_next_lease():
+    """Each test starts as a fresh process would: its first "next" sweeps overdue leases."""
+    from reviews import services
+
+    services._last_sweep_at = None
+
+
 def speech_bytes(name: str = "clip01.flac") -> bytes:
     return (FIXTURE_CLIPS / name).read_bytes()
 

@@ -9,7 +9,7 @@ from django.test import Client
 from django.utils import timezone
 from rest_framework.test import APIClient
 
-from reviews.models import ServiceToken
+from reviews.models import ServiceToken, UserSession
 from tests.conftest import INGEST_TOKEN, PASSWORD, events, speech_bytes, totp_now
 
 
@@ -126,9 +126,22 @@ def test_reviewers_need_the_second_factor_only_where_the_project_says_so(project
     assert browser.get("/workspace/").status_code == 200
     project.require_reviewer_mfa = True
     project.save()
+    # The session remembered "no second factor needed": switching it on signs members out,
+    # and the next sign-in asks for the code.
+    assert browser.get("/workspace/").status_code == 302
+    web_login(browser, "alice")
     assert browser.get("/workspace/").status_code == 302
     browser.post("/accounts/mfa/", {"token": totp_now(alice)})
     assert browser.get("/workspace/").status_code == 200
+
+
+def test_a_role_taken_away_ends_the_sessions_that_remembered_it(project, alice):
+    browser = Client()
+    web_login(browser, "alice")
+    assert browser.get("/workspace/").status_code == 200
+    alice.groups.clear()
+    assert browser.get("/workspace/").status_code == 302  # signed out, back to the sign-in page
+    assert not UserSession.objects.filter(user=alice).exists()
 
 
 # --- Sessions --------------------------------------------------------------------------

@@ -215,3 +215,27 @@ def test_the_bare_collection_and_unknown_api_paths_answer_404_and_are_audited(pr
         assert (event.object_type, event.details["reason"], event.actor_id) == (object_type, "no_such_endpoint",
                                                                                 alice.pk)
     assert AuditEvent.objects.filter(action="access.denied").count() == 3
+
+
+def test_next_sweeps_overdue_leases_at_most_once_per_interval(project, ingest, alice, bob, settings):
+    """The sweep is rate-limited per process; expire_leases (cron) covers the time between."""
+    from django.core.management import call_command
+
+    settings.LEASE_SWEEP_INTERVAL_SECONDS = 60
+    ingest(2)
+    past = timezone.now() - timedelta(minutes=1)
+    alices = session_client(alice)
+    mine = lease(alices)
+    Assignment.objects.filter(pk=mine["id"]).update(lease_expires_at=past)
+    later = timezone.now() + timedelta(seconds=61)
+    with time_machine.travel(later, tick=False):
+        lease(session_client(bob))  # a minute after alice's "next": this one sweeps
+    assert Assignment.objects.get(pk=mine["id"]).status == "expired"
+    bobs = Assignment.objects.get(reviewer=bob)
+    Assignment.objects.filter(pk=bobs.pk).update(lease_expires_at=past)
+    with time_machine.travel(later + timedelta(seconds=30), tick=False):
+        alices.post("/api/v1/assignments/next/")  # within the interval: no sweep
+    assert Assignment.objects.get(pk=bobs.pk).status == "live"
+    call_command("expire_leases")
+    assert Assignment.objects.get(pk=bobs.pk).status == "expired"
+    assert len(events("assignment.expire")) == 2
