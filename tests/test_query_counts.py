@@ -1,5 +1,6 @@
 """Every endpoint runs the same number of queries however many clips, assignments and events exist."""
 
+import pytest
 from django.db import connection
 from django.test.utils import CaptureQueriesContext
 
@@ -81,3 +82,22 @@ def test_query_counts_do_not_grow_with_the_data(project, ingest, alice, bob, sam
     assert small == large, (small, large)
     assert small_supervisor == large_supervisor
     print("\nqueries per request:", {**large, **large_supervisor})
+
+
+# Queries per request with no test transaction around the request (as production runs them;
+# BEGIN and COMMIT are not counted). Issue 15 asked for next <= 10, audio token
+# <= 6, audio <= 6, draft <= 6, submit <= 10; these are the figures reached so far, held here
+# so that none grows back.
+BUDGET = {"next": 19, "audio-token": 11, "audio": 14, "draft": 18, "submit": 19}
+
+
+@pytest.mark.django_db(transaction=True)
+def test_each_request_stays_within_its_query_budget(project, ingest, alice, ingest_user):
+    ingest(4)
+    grow(project, ingest_user)
+    client = session_client(alice)
+    one_round(client)  # first-use lookups, and the session learns its roles
+    counts = one_round(client)
+    print("\nqueries per request (no test transaction):", counts)
+    over = {name: (counts[name], limit) for name, limit in BUDGET.items() if counts[name] > limit}
+    assert not over, over
