@@ -356,7 +356,13 @@ LOGGING = {
 }
 
 # --- Supervisor console: anomaly thresholds (read from the audit trail) -------------
-ANOMALY_PLAYS_PER_CLIP = env_int("ANOMALY_PLAYS_PER_CLIP", 4)  # more plays of one clip by one reviewer
+# The page fetches a clip once per lease and replays it from memory, so what is measured is
+# fetches (relative to the reviewer's plays_per_clip quota) and the listening time the page
+# reports at submit or skip (relative to the clip's length).
+ANOMALY_FETCH_SHARE = env_float("ANOMALY_FETCH_SHARE", 0.5)  # more fetches of one clip than this share of the quota
+ANOMALY_LISTEN_PASSES = env_int("ANOMALY_LISTEN_PASSES", 40)  # heard more than this many times the clip's length
+ANOMALY_LISTEN_MIN_SECONDS = env_int("ANOMALY_LISTEN_MIN_SECONDS", 600)  # ... and more than this in all
+ANOMALY_KEY_RACE_SECONDS = env_int("ANOMALY_KEY_RACE_SECONDS", 3)  # a refused play this soon after one's own submit
 ANOMALY_DENIED_ATTEMPTS = env_int("ANOMALY_DENIED_ATTEMPTS", 3)  # denied attempts by one actor in a day
 ANOMALY_WORK_START_HOUR = env_int("ANOMALY_WORK_START_HOUR", 7)  # access outside these local hours
 ANOMALY_WORK_END_HOUR = env_int("ANOMALY_WORK_END_HOUR", 20)

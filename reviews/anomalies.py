@@ -3,21 +3,25 @@
 Each anomaly names the events behind it, so the console can link to them.
 """
 
+import math
 import uuid
 from collections import defaultdict
 from dataclasses import dataclass
 from datetime import date, datetime, time, timedelta
 
 from django.conf import settings
+from django.contrib.auth import get_user_model
 from django.db.models import Count, Q, QuerySet
 from django.utils import timezone
 
 from .audit import audit_record
-from .models import AuditEvent
+from .models import AuditEvent, Clip
+from .quotas import limits_for
 from .supervision import ALLOWED, ANOMALY_EVENT_IDS, console_time_zone, day_bounds
 
 ANOMALY_KINDS = {
-    "repeated_plays": "Clip played over and over",
+    "repeated_fetches": "Clip audio fetched again and again",
+    "long_listening": "Clip listened to far longer than careful work needs",
     "play_after_lease": "Play attempted after the lease ended",
     "denied_attempts": "Repeated denied attempts",
     "failed_logins": "Repeated failed sign-ins",
@@ -56,25 +60,75 @@ def _who(actor_name: str, client_ip: str | None = None) -> str:
     return f"unknown account from {client_ip}" if client_ip else "unknown account"
 
 
-def _repeated_plays(window: QuerySet) -> list[Anomaly]:
-    limit = settings.ANOMALY_PLAYS_PER_CLIP
-    plays = window.filter(action="audio.play", outcome=ALLOWED, object_type="assignment", actor_id__isnull=False)
-    groups = (plays.values("actor_id", "actor_name", "clip_id").annotate(count=Count("id"))
-              .filter(count__gt=limit).order_by("-count"))
-    return [
-        Anomaly(kind="repeated_plays", actor_name=g["actor_name"], actor_id=g["actor_id"], clip_id=g["clip_id"],
-                count=g["count"], summary=f"{g['actor_name']} played one clip {g['count']} times (more than {limit}).",
-                event_ids=_ids(plays.filter(actor_id=g["actor_id"], clip_id=g["clip_id"])))
-        for g in groups
-    ]
+def fetch_threshold(reviewer) -> int:
+    """Fetches of one clip above which a reviewer's fetching looks odd.
+
+    The page fetches once per lease and replays from memory; a reload or two fetches again.
+    Relative to the reviewer's own fetch quota, and never below 2, so one reload is never odd.
+    """
+    return max(2, math.ceil(limits_for(reviewer).plays_per_clip * settings.ANOMALY_FETCH_SHARE))
+
+
+def _repeated_fetches(window: QuerySet) -> list[Anomaly]:
+    fetches = window.filter(action="audio.play", outcome=ALLOWED, object_type="assignment",
+                            actor_id__isnull=False)
+    # At least two fetches, the floor of every threshold: cheap to group, then each reviewer's own limit.
+    groups = list(fetches.values("actor_id", "actor_name", "clip_id").annotate(count=Count("id"))
+                  .filter(count__gt=2).order_by("-count"))
+    people = get_user_model().objects.in_bulk({g["actor_id"] for g in groups})
+    found = []
+    for g in groups:
+        person = people.get(g["actor_id"])
+        limit = fetch_threshold(person) if person else 2
+        if g["count"] > limit:
+            found.append(Anomaly(
+                kind="repeated_fetches", actor_name=g["actor_name"], actor_id=g["actor_id"], clip_id=g["clip_id"],
+                count=g["count"],
+                summary=f"{g['actor_name']} fetched one clip's audio {g['count']} times (more than {limit}; the "
+                        f"page needs one fetch per lease, replays are free).",
+                event_ids=_ids(fetches.filter(actor_id=g["actor_id"], clip_id=g["clip_id"]))))
+    return found
+
+
+def _long_listening(window: QuerySet) -> list[Anomaly]:
+    passes, floor_ms = settings.ANOMALY_LISTEN_PASSES, settings.ANOMALY_LISTEN_MIN_SECONDS * 1000
+    reports = list(window.filter(action__in=["transcription.submit", "assignment.skip"], outcome=ALLOWED,
+                                 actor_id__isnull=False, details__has_key="listened_ms")
+                   .values_list("id", "actor_id", "actor_name", "clip_id", "details"))
+    durations = dict(Clip.objects.filter(pk__in={r[3] for r in reports if r[3]}).values_list("pk", "duration_ms"))
+    found = []
+    for event_id, actor_id, actor_name, clip_id, details in reports:
+        listened, duration = details.get("listened_ms"), durations.get(clip_id)
+        if not isinstance(listened, int) or not duration:
+            continue
+        if listened > max(passes * duration, floor_ms):
+            found.append(Anomaly(
+                kind="long_listening", actor_name=actor_name, actor_id=actor_id, clip_id=clip_id,
+                count=round(listened / duration),
+                summary=f"{actor_name} listened to a {duration / 1000:.1f} s clip for {listened / 1000:.0f} s "
+                        f"(about {listened / duration:.0f} times its length; more than {passes} times and "
+                        f"{floor_ms // 1000} s).",
+                event_ids=(event_id,)))
+    return found
 
 
 def _play_after_lease(window: QuerySet) -> list[Anomaly]:
     # A play starts with a token request, so a refused token counts like a refused play.
-    attempts = window.filter(action="access.denied", details__reason__in=["lease_ended", "withdrawn"],
-                             details__attempted__in=["audio.play", "audio.token"])
+    attempts = list(window.filter(action="access.denied", details__reason__in=["lease_ended", "withdrawn"],
+                                  details__attempted__in=["audio.play", "audio.token"])
+                    .order_by("id").values_list("id", "at", "object_id", "actor_id", "actor_name", "clip_id"))
+    # A key pressed just after the reviewer's own submit, skip or flag reached the ended lease
+    # (an older page, or a race): that is fast work, not a play after the lease.
+    ended = {}
+    for object_id, at in (AuditEvent.objects.filter(
+            action__in=["transcription.submit", "assignment.skip", "clip.flag"], outcome=ALLOWED,
+            object_id__in={a[2] for a in attempts if a[2]}).values_list("object_id", "at")):
+        ended[object_id] = min(at, ended.get(object_id, at))
+    race = timedelta(seconds=settings.ANOMALY_KEY_RACE_SECONDS)
     groups: dict[tuple, list[int]] = defaultdict(list)
-    for event_id, *key in attempts.order_by("id").values_list("id", "actor_id", "actor_name", "clip_id"):
+    for event_id, at, object_id, *key in attempts:
+        if object_id in ended and ended[object_id] <= at <= ended[object_id] + race:
+            continue
         groups[tuple(key)].append(event_id)
     return [
         Anomaly(kind="play_after_lease", actor_name=_who(actor_name), actor_id=actor_id, clip_id=clip_id,
@@ -218,7 +272,8 @@ def anomalies_find(*, now: datetime | None = None, window_days: int | None = Non
     since = now - timedelta(days=window_days)
     window = AuditEvent.objects.filter(at__gte=since, at__lte=now)
     found: list[Anomaly] = []
-    for finder in (_repeated_plays, _play_after_lease, _denied_attempts, _failed_logins, _quick_skips):
+    for finder in (_repeated_fetches, _long_listening, _play_after_lease, _denied_attempts, _failed_logins,
+                   _quick_skips):
         found += finder(window)
     return found + _off_hours(window, since=since, until=now)
 

@@ -223,6 +223,7 @@ def assignment_payload(assignment, progress: dict | None = None) -> dict:
         "audio_url": f"/api/v1/assignments/{assignment.pk}/audio/",
         "draft": {"text": draft.text, "labels": draft.labels, "version": draft.version} if draft else
         {"text": "", "labels": {}, "version": 0},
+        "skip_reasons": clip.project.skip_reason_choices(),
         "progress": progress,
     }
 
@@ -298,9 +299,15 @@ class DraftView(ReviewerView):
                          "lease_expires_at": draft.assignment.lease_expires_at.isoformat()})
 
 
+# Listening time the page reports (milliseconds of the clip heard, replays included): the
+# bytes stay in the page for the lease, so this is the only measure of listening there is.
+LISTENED_MS_FIELD = dict(required=False, allow_null=True, default=None, min_value=0, max_value=24 * 3600 * 1000)
+
+
 class SubmitSerializer(serializers.Serializer):
     text = StrictCharField(allow_blank=True, trim_whitespace=False, max_length=services.MAX_TEXT)
     labels = serializers.JSONField(required=False, default=dict)
+    listened_ms = StrictIntegerField(**LISTENED_MS_FIELD)
 
 
 class SubmitView(ReviewerView):
@@ -325,14 +332,18 @@ class ReasonSerializer(serializers.Serializer):
     reason = StrictCharField(max_length=services.MAX_REASON)
 
 
+class SkipSerializer(ReasonSerializer):
+    listened_ms = StrictIntegerField(**LISTENED_MS_FIELD)
+
+
 class SkipView(ReviewerView):
     audit_action = "assignment.skip"
 
     def post(self, request, assignment_id):
-        serializer = ReasonSerializer(data=request.data)
+        serializer = SkipSerializer(data=request.data)
         serializer.is_valid(raise_exception=True)
         assignment = services.assignment_skip(reviewer=request.user, assignment_id=assignment_id,
-                                              reason=serializer.validated_data["reason"])
+                                              **serializer.validated_data)
         return Response({"id": str(assignment.pk), "status": assignment.status})
 
 

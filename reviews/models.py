@@ -17,6 +17,21 @@ def disguise_preset_validate(name: str) -> None:
         raise ValidationError(f"Unknown preset; choose one of: {', '.join(sorted(PRESETS))}.")
 
 
+# Presets a reviewer picks from when skipping (one keypress instead of typing a reason);
+# "Other" with free text is always offered by the page, so it is not stored here.
+DEFAULT_SKIP_REASONS = "Cannot hear clearly\nNot speech\nWrong language"
+SKIP_REASONS_MAX = 8  # digit keys 1-8 pick them; the page adds "Other" as the ninth
+SKIP_REASON_MAX_LENGTH = 100
+
+
+def skip_reasons_validate(text: str) -> None:
+    lines = [line.strip() for line in (text or "").splitlines() if line.strip()]
+    if len(lines) > SKIP_REASONS_MAX:
+        raise ValidationError(f"At most {SKIP_REASONS_MAX} reasons.")
+    if any(len(line) > SKIP_REASON_MAX_LENGTH for line in lines):
+        raise ValidationError(f"Each reason at most {SKIP_REASON_MAX_LENGTH} characters.")
+
+
 class SubjectOptOut(models.Model):
     """A subject (by pseudonym) who asked that their recordings not be reviewed."""
 
@@ -90,9 +105,22 @@ class Project(models.Model):
         default=False, help_text="Reviewers of this project must use two-factor sign-in.")
     keep_transcripts_after_audio_purge = models.BooleanField(
         default=True, help_text="When retention deletes a clip's audio, keep its transcripts.")
+    skip_reasons = models.TextField(
+        blank=True, default=DEFAULT_SKIP_REASONS, validators=[skip_reasons_validate],
+        help_text=f"Preset reasons offered when a reviewer skips a clip, one per line (at most "
+                  f"{SKIP_REASONS_MAX}). The page always adds \"Other\" with free text.")
 
     def __str__(self) -> str:
         return self.name
+
+    def skip_reason_choices(self) -> list[str]:
+        """The preset skip reasons, in order, without blanks or repeats."""
+        seen: list[str] = []
+        for line in (self.skip_reasons or "").splitlines():
+            line = line.strip()
+            if line and line not in seen:
+                seen.append(line)
+        return seen[:SKIP_REASONS_MAX]
 
 
 class Clip(models.Model):

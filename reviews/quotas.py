@@ -105,7 +105,11 @@ def lease_take(*, reviewer, project, now: datetime, live_count: int) -> None:
             "You have flagged several distressing clips today. That is enough for one day: please take a break.",
             next_reset(now),
         )
-    if not _take(f"user:{reviewer.pk}:clips:{day}", limits.clips_per_day, day):
+    # The daily number counts submitted clips (a skip or flag does not use up the day), and
+    # each live lease holds a place in it so the day can never end with more than the limit.
+    # Exact because the caller holds the reviewer's row lock: this reviewer's leases run one
+    # at a time, and a submit only moves a clip from "live" to "submitted".
+    if _count(_submitted_scope(reviewer, day)) + live_count >= limits.clips_per_day:
         raise QuotaExceeded("clips_per_day", "You have reached today's number of clips. Thank you!", next_reset(now))
     if project.daily_clip_limit is not None and not _take(f"project:{project.pk}:clips:{day}",
                                                           project.daily_clip_limit, day):
@@ -114,10 +118,15 @@ def lease_take(*, reviewer, project, now: datetime, live_count: int) -> None:
 
 
 def play_take(*, reviewer, assignment: Assignment) -> None:
-    """Allow one more play of this clip by this reviewer, or raise QuotaExceeded."""
+    """Allow one more fetch of this clip's audio by this reviewer, or raise QuotaExceeded.
+
+    The page fetches a clip once per lease and replays it from memory, so this limit
+    (``plays_per_clip`` in the database) counts downloads: the first one plus reloads.
+    """
     limit = limits_for(reviewer).plays_per_clip
     if not _take(f"user:{reviewer.pk}:clip:{assignment.clip_id}:plays", limit):
-        raise QuotaExceeded("plays_per_clip", f"You can play a clip at most {limit} times.", None)
+        raise QuotaExceeded("plays_per_clip", f"This clip's audio has been loaded {limit} times, the most allowed "
+                            f"(replaying on the page needs no new load; reloading the page does).", None)
 
 
 def escalation_play_take(*, supervisor, escalation) -> None:
@@ -130,6 +139,20 @@ def escalation_play_take(*, supervisor, escalation) -> None:
         raise QuotaExceeded("escalation_plays", f"You can play an escalated clip at most {limit} times.", None)
 
 
+def _submitted_scope(reviewer, day: date) -> str:
+    return f"user:{reviewer.pk}:submitted:{day}"
+
+
+def submission_count(*, reviewer, now: datetime) -> None:
+    """Count a submitted clip towards the reviewer's daily number.
+
+    Never refused: the place was held when the clip was leased, and a transcription the
+    reviewer has written is not lost because an admin lowered the limit meanwhile.
+    """
+    day = quota_day(now)
+    _take(_submitted_scope(reviewer, day), 2**31 - 1, day)
+
+
 def flag_count(*, reviewer, now: datetime) -> None:
     """Count a flag towards the reviewer's daily exposure limit."""
     day = quota_day(now)
@@ -140,7 +163,7 @@ def progress(*, reviewer, now: datetime) -> dict:
     """Today's use against the reviewer's daily quota, for the page header."""
     day = quota_day(now)
     return {
-        "clips_today": _count(f"user:{reviewer.pk}:clips:{day}"),
+        "clips_today": _count(_submitted_scope(reviewer, day)),
         "clips_per_day": limits_for(reviewer).clips_per_day,
         "resets_at": next_reset(now).isoformat(),
     }

@@ -91,6 +91,8 @@ class AssignmentSerializer(serializers.Serializer):
     audio_token_url = serializers.CharField()
     audio_url = serializers.CharField()
     draft = DraftStateSerializer()
+    skip_reasons = serializers.ListField(child=serializers.CharField(),
+                                         help_text="The project's preset skip reasons; the page adds \"Other\".")
     progress = ProgressSerializer(allow_null=True)
 
 
@@ -245,7 +247,7 @@ def _annotate():
     extend_schema_view(post=extend_schema(summary="Submit (idempotent)", request=api.SubmitSerializer, responses={
         201: SubmittedSerializer, 200: SubmittedSerializer, **errors(400, 409, *COMMON)},
         auth=SESSION))(api.SubmitView)
-    extend_schema_view(post=extend_schema(summary="Skip with a reason", request=api.ReasonSerializer, responses={
+    extend_schema_view(post=extend_schema(summary="Skip with a reason", request=api.SkipSerializer, responses={
         200: SkippedSerializer, **errors(400, 409, *COMMON)}, auth=SESSION))(api.SkipView)
     extend_schema_view(post=extend_schema(summary="Flag as distressing", request=api.ReasonSerializer, responses={
         201: FlaggedSerializer, **errors(400, 409, *COMMON)}, auth=SESSION))(api.FlagView)

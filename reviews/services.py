@@ -215,7 +215,12 @@ def assignment_get(*, reviewer, assignment_id) -> Assignment:
     return permissions.assignment_for_reviewer(reviewer, assignment_id, attempted="assignment.view")
 
 
-def assignment_skip(*, reviewer, assignment_id, reason: str) -> Assignment:
+def _listening_details(listened_ms: int | None) -> dict:
+    """The page's report of how long the clip was heard, for the audit event (None: not reported)."""
+    return {} if listened_ms is None else {"listened_ms": listened_ms}
+
+
+def assignment_skip(*, reviewer, assignment_id, reason: str, listened_ms: int | None = None) -> Assignment:
     """Give a clip back with a reason; this reviewer will not be offered it again."""
     reason = (reason or "").strip()
     if not reason or len(reason) > MAX_REASON:
@@ -231,7 +236,7 @@ def assignment_skip(*, reviewer, assignment_id, reason: str) -> Assignment:
         assignment.reason = reason
         _assignment_end(assignment, Assignment.Status.SKIPPED, now)
         audit_record(actor=reviewer, action="assignment.skip", object_type="assignment", object_id=assignment.pk,
-                     clip_id=assignment.clip_id)
+                     clip_id=assignment.clip_id, details=_listening_details(listened_ms))
     return assignment
 
 
@@ -314,7 +319,8 @@ def draft_save(*, reviewer, assignment_id, text: str, labels, version: int) -> D
     return draft
 
 
-def transcription_submit(*, reviewer, assignment_id, text: str, labels) -> tuple[Transcription, bool]:
+def transcription_submit(*, reviewer, assignment_id, text: str, labels,
+                         listened_ms: int | None = None) -> tuple[Transcription, bool]:
     """Record the reviewer's transcription once; a retried submit returns the same one."""
     text = _clean_text(text).strip()
     now = timezone.now()
@@ -344,8 +350,9 @@ def transcription_submit(*, reviewer, assignment_id, text: str, labels) -> tuple
             status=Case(When(status=Clip.Status.OPEN, transcriptions_done__gte=per_clip - 1,
                              then=Value(Clip.Status.DONE)), default=F("status")),
         )
+        quotas.submission_count(reviewer=reviewer, now=now)
         audit_record(actor=reviewer, action="transcription.submit", object_type="assignment",
-                     object_id=assignment.pk, clip_id=assignment.clip_id)
+                     object_id=assignment.pk, clip_id=assignment.clip_id, details=_listening_details(listened_ms))
     return transcription, True
 
 

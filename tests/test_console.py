@@ -318,20 +318,20 @@ def kinds(found, kind):
     return [a for a in found if a.kind == kind]
 
 
-def test_a_clip_played_more_than_the_threshold_is_an_anomaly(project, ingest, alice, bob, settings):
-    settings.ANOMALY_PLAYS_PER_CLIP = 4
+def test_a_clip_fetched_more_than_half_the_quota_is_an_anomaly(project, ingest, alice, bob, settings):
+    settings.ANOMALY_FETCH_SHARE = 0.5  # of plays_per_clip, 6 by default: more than 3 fetches
     project.transcriptions_per_clip = 2
     project.save()
     ingest(1)
     plays = {}
-    for reviewer, times in ((alice, 5), (bob, 4)):
+    for reviewer, times in ((alice, 4), (bob, 3)):
         assignment = services.assignment_next(reviewer=reviewer)
         for _ in range(times):
             grant = services.audio_token_issue(reviewer=reviewer, assignment_id=assignment.pk, session_key="s")
             services.audio_open(reviewer=reviewer, assignment_id=assignment.pk, token=grant.token, session_key="s")
         plays[reviewer.username] = assignment
-    [found] = kinds(anomalies.anomalies_find(), "repeated_plays")
-    assert (found.actor_name, found.count, found.clip_id) == ("alice", 5, plays["alice"].clip_id)
+    [found] = kinds(anomalies.anomalies_find(), "repeated_fetches")
+    assert (found.actor_name, found.count, found.clip_id) == ("alice", 4, plays["alice"].clip_id)
     assert set(found.event_ids) == set(AuditEvent.objects.filter(action="audio.play", actor=alice)
                                        .values_list("id", flat=True))
 

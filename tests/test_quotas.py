@@ -21,6 +21,13 @@ def fake_clips(project, count):
 
 
 def finish(client, assignment_id):
+    """Submit the clip: the daily number counts submitted clips."""
+    response = client.post(f"/api/v1/assignments/{assignment_id}/submit/",
+                           {"text": "words", "labels": {"speaker": ["adult"]}}, format="json")
+    assert response.status_code == 201
+
+
+def skip(client, assignment_id):
     response = client.post(f"/api/v1/assignments/{assignment_id}/skip/", {"reason": "test"}, format="json")
     assert response.status_code == 200
 
@@ -39,6 +46,49 @@ def test_clips_per_day_answers_429_with_code_message_and_reset(project, alice):
     denial = events("access.denied")[-1]
     assert denial.actor_id == alice.pk and denial.details["reason"] == "quota_clips_per_day"
     assert Assignment.objects.count() == 2
+
+
+def test_the_daily_number_counts_submitted_clips_not_skips_or_flags(project, alice):
+    fake_clips(project, 8)
+    ReviewerQuota.objects.create(reviewer=alice, clips_per_day=2)
+    client = session_client(alice)
+    for _ in range(3):
+        skip(client, client.post(NEXT).json()["id"])
+    flagged = client.post(NEXT).json()
+    client.post(f"/api/v1/assignments/{flagged['id']}/flag/", {"reason": "upsetting"}, format="json")
+    leased = client.post(NEXT)
+    assert leased.status_code == 201 and leased.json()["progress"]["clips_today"] == 0
+    finish(client, leased.json()["id"])
+    second = client.post(NEXT).json()
+    assert second["progress"] == {**second["progress"], "clips_today": 1, "clips_per_day": 2}
+    finish(client, second["id"])
+    assert client.get("/api/v1/me/progress/").json()["clips_today"] == 2
+    assert client.post(NEXT).json()["code"] == "quota_clips_per_day"
+    assert len(events("transcription.submit")) == 2 and len(events("assignment.skip")) == 3
+
+
+def test_a_live_lease_holds_its_place_in_the_day(project, alice):
+    fake_clips(project, 4)
+    ReviewerQuota.objects.create(reviewer=alice, clips_per_day=2, live_assignments=3)
+    client = session_client(alice)
+    first = client.post(NEXT).json()
+    assert client.post(NEXT, {"another": True}, format="json").status_code == 201
+    # Two live leases fill a day of two: a third would let the day end with three submitted.
+    refused = client.post(NEXT, {"another": True}, format="json")
+    assert refused.json()["code"] == "quota_clips_per_day"
+    finish(client, first["id"])
+    assert client.post(NEXT, {"another": True}, format="json").json()["code"] == "quota_clips_per_day"
+
+
+def test_a_submit_is_never_refused_when_the_limit_drops_meanwhile(project, alice):
+    fake_clips(project, 2)
+    quota = ReviewerQuota.objects.create(reviewer=alice, clips_per_day=5)
+    client = session_client(alice)
+    leased = client.post(NEXT).json()
+    quota.clips_per_day = 0
+    quota.save()
+    finish(client, leased["id"])
+    assert client.get("/api/v1/me/progress/").json()["clips_today"] == 1
 
 
 def test_a_quota_change_applies_to_the_next_request(project, alice):
@@ -157,6 +207,32 @@ def test_twenty_concurrent_leases_against_a_project_limit_of_five(project):
     assert len(leased) == 5 and len(refused) == 15, results
     assert Assignment.objects.count() == 5
     assert sum(Clip.objects.values_list("slots_taken", flat=True)) == 5
+
+
+@pytest.mark.skipif(connection.vendor != "postgresql", reason="real row locks")
+@pytest.mark.django_db(transaction=True)
+def test_twenty_concurrent_leases_by_one_reviewer_against_a_day_of_five(project, alice):
+    from reviews.errors import QuotaExceeded
+
+    fake_clips(project, 30)
+    ReviewerQuota.objects.create(reviewer=alice, clips_per_day=5, live_assignments=30)
+    results = race(lambda: services.assignment_next(reviewer=alice, another=True), [()] * 20)
+    leased = [r for r in results if isinstance(r, Assignment)]
+    refused = [r for r in results if isinstance(r, QuotaExceeded)]
+    assert len(leased) == 5 and len(refused) == 15, results
+    assert Assignment.objects.filter(reviewer=alice, status="live").count() == 5
+
+
+@pytest.mark.skipif(connection.vendor != "postgresql", reason="real row locks")
+@pytest.mark.django_db(transaction=True)
+def test_twenty_concurrent_submits_each_count_once(project, alice):
+    fake_clips(project, 20)
+    ReviewerQuota.objects.create(reviewer=alice, clips_per_day=20, live_assignments=20)
+    leased = [services.assignment_next(reviewer=alice, another=True) for _ in range(20)]
+    results = race(lambda a: services.transcription_submit(reviewer=alice, assignment_id=a.pk, text="words",
+                                                           labels={"speaker": ["adult"]}), [(a,) for a in leased])
+    assert all(isinstance(r, tuple) for r in results), results
+    assert services.reviewer_progress(reviewer=alice)["clips_today"] == 20
 
 
 @pytest.mark.skipif(connection.vendor != "postgresql", reason="real row locks")
