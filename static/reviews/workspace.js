@@ -1,5 +1,6 @@
-// Reviewer workspace: lease a clip, play it through the protected audio endpoint,
-// transcribe, label, submit, move on. Framework-free; all state lives on the server.
+// Reviewer workspace: lease a clip, fetch its audio once through the protected endpoint,
+// let the reviewer listen as often as they need, transcribe, label, submit, move on.
+// Framework-free; the server holds all state except the clip's bytes during its lease.
 (function () {
   "use strict";
   const root = document.getElementById("workspace");
@@ -9,17 +10,34 @@
   const audio = $("audio");
   const canvas = $("waveform");
   const SPEEDS = [0.5, 0.75, 1, 1.25, 1.5, 1.75, 2];
+  const ZOOMS = [1, 2, 4, 8, 16];
   const AUTOSAVE_MS = 800;
+  // A withdrawn clip (flagged by someone else, opted out) must stop playing here too, but
+  // replays make no request any more: a light check of the lease now and then finds out.
+  const LEASE_CHECK_MS = 15000;
+  const PLAY_KEYS = new Set([" ", "k"]);
+  // Per reviewer (two people may share a computer), and never anything about a clip.
+  const prefsKey = "annotator:" + (root.dataset.user || "") + ":";
 
   let assignment = null;   // the live assignment shown on the page
-  let audioUrl = null;     // blob: URL of the bytes fetched for the current play
+  let loaded = null;       // {id, promise, url, failed}: this lease's audio, fetched once
   let speedIndex = 2;
+  let zoomIndex = 0;
+  let viewStart = 0;       // seconds at the left edge of the zoomed waveform
+  let region = null;       // {start, end} seconds of a selected region; playback loops inside it
   let version = 0;         // draft version this tab last saw
   let saveTimer = null;
   let saving = null;       // promise of the save in flight
   let conflict = false;
   let leaseExpiresAt = null;
-  window.__workspace = {readyAt: 0};  // for the browser tests' timing
+  let leaseCheckedAt = 0;
+  // Between Ctrl+Enter (or a confirmed skip) and the next clip, keys must not reach the
+  // clip that is leaving: its lease is ending, so a play would be refused and audited.
+  let transition = false;
+  let queuedPlay = false;
+  const listening = {id: null, ms: 0, last: null};  // milliseconds of this clip heard, replays included
+  const measured = {playPressedAt: 0};
+  window.__workspace = {readyAt: 0, submittedAt: 0, firstPlayMs: []};  // for the browser tests' timing
 
   async function api(method, url, body, extraHeaders) {
     const headers = Object.assign({"X-CSRFToken": csrf, "Accept": "application/json"}, extraHeaders || {});
@@ -42,10 +60,24 @@
 
   const say = (text) => { $("status").textContent = text; };
   const detail = (r, fallback) => (r.data && r.data.detail) || fallback;
+  const live = () => assignment !== null && !transition;
 
-  function showError(message) {
+  function pref(name, fallback) {
+    try { const value = localStorage.getItem(prefsKey + name); return value === null ? fallback : value; }
+    catch (err) { return fallback; }  // storage may be off; the default is fine then
+  }
+  function prefSet(name, value) {
+    try { localStorage.setItem(prefsKey + name, String(value)); } catch (err) { /* not kept, harmless */ }
+  }
+
+  function showError(message, focusTarget) {
     $("form-error").textContent = message || "";
-    $("form-error").hidden = !message;
+    for (const el of $("labels").querySelectorAll(".invalid")) el.classList.remove("invalid");
+    if (focusTarget) {
+      const group = focusTarget.closest("fieldset");
+      if (group) group.classList.add("invalid");
+      focusTarget.focus();
+    }
   }
 
   function showPanel(id) {
@@ -59,10 +91,12 @@
   function showProgress(progress) {
     if (!progress) return;
     $("progress").textContent = progress.clips_today + " of " + progress.clips_per_day + " clips today";
+    $("progress").title = "Clips submitted today (skips and flags do not count)";
   }
 
   function setLease(iso) {
     leaseExpiresAt = iso ? new Date(iso) : null;
+    leaseCheckedAt = Date.now();
     tickLease();
   }
 
@@ -73,18 +107,33 @@
     el.textContent = "Time left " + Math.floor(left / 60) + ":" + String(left % 60).padStart(2, "0");
     el.classList.toggle("low", left < 60);
     if (left === 0) leaseEnded();
+    else if (!transition && Date.now() - leaseCheckedAt > LEASE_CHECK_MS && !document.hidden) checkLease();
   }
   setInterval(tickLease, 1000);
 
-  function leaseEnded() {
+  async function checkLease() {
+    const current = assignment;
+    if (!current) return;
+    leaseCheckedAt = Date.now();
+    const r = await api("GET", "/api/v1/assignments/" + current.id + "/");
+    if (current !== assignment || transition) return;
+    if (r.ok && r.data.status !== "live") leaseEnded(r.data.status === "revoked");
+  }
+
+  // The lease is over: the clip's bytes leave the page with it.
+  function leaseEnded(withdrawn) {
     assignment = null;
     stopAudio();
+    $("expired-title").textContent = withdrawn ? "This clip was withdrawn" : "Time ran out on this clip";
+    $("expired-detail").textContent = withdrawn
+      ? "It was taken out of review while you had it, so it can no longer be played. Your text is below."
+      : "The clip went back to the queue after a while without activity. Your text is below if you want to copy it.";
     showPanel("expired");
     $("task").hidden = false;  // keep the text visible to copy
     for (const el of $("task").querySelectorAll("button, input, textarea")) el.disabled = true;
     $("text").disabled = false;
     $("text").readOnly = true;
-    say("Time ran out on this clip.");
+    say(withdrawn ? "This clip was withdrawn from review." : "Time ran out on this clip.");
   }
 
   // --- Labels --------------------------------------------------------------------
@@ -104,10 +153,9 @@
         input.name = "group-" + group.key;
         input.value = label.key;
         input.id = id;
-        input.required = group.required;
         if (label.shortcut) input.dataset.shortcut = label.shortcut;
         input.checked = (chosen[group.key] || []).includes(label.key);
-        input.addEventListener("change", scheduleSave);
+        input.addEventListener("change", () => { fieldset.classList.remove("invalid"); scheduleSave(); });
         const text = document.createElement("label");
         text.htmlFor = id;
         text.textContent = label.name + (label.shortcut ? " [" + label.shortcut + "]" : "");
@@ -138,9 +186,37 @@
     say((input.checked ? "Ticked " : "Unticked ") + input.labels[0].textContent.replace(/ \[\d\]$/, ""));
   }
 
+  const groupNamed = (key) => assignment && assignment.label_schema.groups.find((g) => g.key === key);
+  const firstInput = (key) => $("labels").querySelector('fieldset[data-group="' + CSS.escape(key) + '"] input');
+
+  // Name a missing group by what the reviewer sees, and put them on it, before any request.
+  function missingLabels(labels) {
+    const missing = assignment.label_schema.groups.filter((g) => g.required && !(labels[g.key] || []).length);
+    if (!missing.length) return false;
+    const names = missing.map((g) => g.name);
+    showError("Choose " + (missing.length > 1 ? "a label in each of: " + names.join(", ") : "a " + names[0] + " label")
+              + " (required).", firstInput(missing[0].key));
+    return true;
+  }
+
+  // The server's per-field problems, in the page's words (its keys are internal).
+  function explainRefusal(r) {
+    const fields = (r.data && r.data.fields) || {};
+    const parts = [];
+    let focus = null;
+    for (const [key, problem] of Object.entries(fields)) {
+      const group = groupNamed(key);
+      const what = group ? group.name : key === "text" ? "Transcription" : key;
+      parts.push(what + ": " + (problem === "Required." ? "required, choose one" : problem));
+      focus = focus || (group ? firstInput(key) : key === "text" ? $("text") : null);
+    }
+    const message = r.data && r.data.code === "invalid_labels" && parts.length ? "Check the labels." : detail(r, "Could not submit.");
+    showError(message + (parts.length ? " " + parts.join("; ") + "." : ""), focus);
+  }
+
   // --- Drafts ------------------------------------------------------------------------
   function scheduleSave() {
-    if (!assignment || conflict) return;
+    if (!live() || conflict) return;
     $("draft-state").textContent = "Unsaved changes";
     clearTimeout(saveTimer);
     saveTimer = setTimeout(saveDraft, AUTOSAVE_MS);
@@ -148,9 +224,10 @@
 
   async function saveDraft() {
     clearTimeout(saveTimer);
-    if (!assignment || conflict) return;
+    if (!live() || conflict) return;
     if (saving) await saving;
     const current = assignment;
+    if (!current || transition) return;
     saving = api("PUT", "/api/v1/assignments/" + current.id + "/draft/",
       {text: $("text").value, labels: chosenLabels(), version});
     const r = await saving;
@@ -165,7 +242,7 @@
       $("conflict").hidden = false;
       $("draft-state").textContent = "Not saved: changed elsewhere";
     } else if (r.status === 409) {
-      leaseEnded();
+      leaseEnded(r.data && r.data.code === "assignment_withdrawn");
     } else {
       $("draft-state").textContent = detail(r, "Draft not saved") + " (will retry)";
       saveTimer = setTimeout(saveDraft, 3000);
@@ -173,7 +250,7 @@
   }
 
   async function reloadDraft() {
-    if (!assignment) return;
+    if (!live()) return;
     const r = await api("GET", "/api/v1/assignments/" + assignment.id + "/");
     if (!r.ok) return;
     conflict = false;
@@ -185,97 +262,221 @@
     $("text").focus();
   }
 
-  // --- Audio and waveform -----------------------------------------------------------
+  // --- Audio: one fetch per lease, replays from memory -------------------------------
   function stopAudio() {
     audio.pause();
     audio.removeAttribute("src");
-    if (audioUrl) { URL.revokeObjectURL(audioUrl); audioUrl = null; }
+    delete audio.dataset.for;
+    if (loaded && loaded.url) URL.revokeObjectURL(loaded.url);
+    loaded = null;
+    region = null;
     audio.load();
   }
 
-  // A fresh token for every play; the bytes arrive over fetch and play from a blob, so
-  // no reusable audio address exists. The blob is dropped when the play ends.
-  async function loadAudio() {
-    const current = assignment;
+  // A fresh single-use token, then the bytes over fetch into a blob: no reusable audio
+  // address exists, and the blob lives exactly as long as the lease on this page.
+  async function fetchAudio(current) {
     const t = await api("POST", current.audio_token_url);
-    if (t.status !== 201) { say(detail(t, "This clip can no longer be played.")); return false; }
+    if (t.status !== 201) return {message: detail(t, "This clip can no longer be played."), retry: t.status === 0};
     setLease(t.data.lease_expires_at);
-    const response = await fetch(current.audio_url, {
-      credentials: "same-origin", cache: "no-store", headers: {"X-Audio-Token": t.data.token},
-    });
+    let response;
+    try {
+      response = await fetch(current.audio_url, {
+        credentials: "same-origin", cache: "no-store", headers: {"X-Audio-Token": t.data.token},
+      });
+    } catch (err) {
+      return {message: "The audio could not be loaded. Check your connection.", retry: true};
+    }
     if (!response.ok) {
       let message = "This clip can no longer be played.";
       try { message = (await response.json()).detail || message; } catch (err) { /* not JSON */ }
-      say(message);
-      return false;
+      return {message, retry: response.status >= 500};
     }
-    const blob = await response.blob();
-    if (current !== assignment) return false;
-    audioUrl = URL.createObjectURL(blob);
-    audio.src = audioUrl;
-    audio.playbackRate = SPEEDS[speedIndex];
-    audio.preservesPitch = true;
+    return {blob: await response.blob()};
+  }
+
+  function audioFor(current) {
+    if (loaded && loaded.id === current.id && !(loaded.failed && loaded.failed.retry)) return loaded.promise;
+    const entry = {id: current.id, url: null, failed: null};
+    entry.promise = fetchAudio(current).then((result) => {
+      if (loaded !== entry) return null;  // the clip left the page meanwhile
+      if (result.blob) entry.url = URL.createObjectURL(result.blob);
+      else entry.failed = result;
+      return entry.url;
+    }).catch(() => {
+      entry.failed = {message: "The audio could not be loaded. Check your connection.", retry: true};
+      return null;
+    });
+    loaded = entry;
+    return entry.promise;
+  }
+
+  async function ensureAudio() {
+    const current = assignment;
+    const url = await audioFor(current);
+    if (current !== assignment || transition) return false;
+    if (!url) { say(loaded && loaded.failed ? loaded.failed.message : "This clip can no longer be played."); return false; }
+    if (audio.dataset.for !== current.id) {
+      audio.src = url;
+      audio.dataset.for = current.id;
+      applySpeed();
+    }
     return true;
   }
 
+  // Media time heard, so speed does not change it; a seek or a loop's jump back is no listening.
+  function listenTick() {
+    if (!assignment || listening.id !== assignment.id) return;
+    const now = audio.currentTime || 0;
+    if (!audio.paused && listening.last !== null) {
+      const step = now - listening.last;
+      if (step > 0 && step < 1.5) listening.ms += step * 1000;
+    }
+    listening.last = now;
+  }
+
+  function listenStart(data) {
+    listening.id = data.id;
+    listening.last = null;
+    // A reload keeps what was heard before it (the tab's own storage, this lease only).
+    listening.ms = Number(sessionStorage.getItem("listened:" + data.id)) || 0;
+  }
+
+  function listenKeep() {
+    if (listening.id) sessionStorage.setItem("listened:" + listening.id, String(Math.round(listening.ms)));
+  }
+
   async function togglePlay() {
-    if (!assignment) return;
-    if (!audioUrl && !(await loadAudio())) return;
-    if (audio.paused) await audio.play().catch(() => say("Press Play again to start the audio."));
-    else audio.pause();
+    if (transition) { queuedPlay = true; say("Loading the next clip… it will play when ready."); return; }
+    if (!live()) return;
+    if (audio.paused) measured.playPressedAt = performance.now();
+    if (!(await ensureAudio())) return;
+    if (audio.paused) {
+      if (region && (audio.currentTime < region.start || audio.currentTime >= region.end - 0.02)) {
+        audio.currentTime = region.start;
+      }
+      if (Date.now() - leaseCheckedAt > LEASE_CHECK_MS / 3) checkLease();  // not awaited: never delays a play
+      await audio.play().catch(() => say("Press Play again to start the audio."));
+    } else {
+      audio.pause();
+    }
   }
 
   async function seekBy(seconds) {
-    if (!assignment) return;
-    if (!audioUrl && !(await loadAudio())) return;
+    if (!live() || !(await ensureAudio())) return;
     const total = assignment.clip.duration_ms / 1000;
     audio.currentTime = Math.min(Math.max(0, (audio.currentTime || 0) + seconds), total);
+    keepInView();
     draw();
   }
 
-  async function seekTo(fraction) {
-    if (!assignment) return;
-    if (!audioUrl && !(await loadAudio())) return;
-    audio.currentTime = fraction * assignment.clip.duration_ms / 1000;
+  async function seekToTime(seconds) {
+    if (!live() || !(await ensureAudio())) return;
+    audio.currentTime = Math.min(Math.max(0, seconds), assignment.clip.duration_ms / 1000);
     draw();
   }
 
-  function setSpeed(delta) {
-    speedIndex = Math.min(Math.max(0, speedIndex + delta), SPEEDS.length - 1);
-    audio.playbackRate = SPEEDS[speedIndex];
+  function applySpeed() {
+    audio.defaultPlaybackRate = audio.playbackRate = SPEEDS[speedIndex];
     audio.preservesPitch = true;
     $("speed").textContent = SPEEDS[speedIndex] + "×";
   }
 
+  function setSpeed(delta) {
+    speedIndex = Math.min(Math.max(0, speedIndex + delta), SPEEDS.length - 1);
+    prefSet("speed", SPEEDS[speedIndex]);
+    applySpeed();
+  }
+
+  // --- Waveform: zoom, region, drawing -------------------------------------------------
+  const total = () => (assignment ? assignment.clip.duration_ms / 1000 : 0);
+  const span = () => total() / ZOOMS[zoomIndex];
+
+  function setZoom(delta, anchorSeconds) {
+    if (!assignment) return;
+    const before = span();
+    zoomIndex = Math.min(Math.max(0, zoomIndex + delta), ZOOMS.length - 1);
+    prefSet("zoom", ZOOMS[zoomIndex]);
+    const anchor = anchorSeconds === undefined ? (audio.currentTime || 0) : anchorSeconds;
+    // Keep the anchor at the same place on screen while the scale changes.
+    const share = before ? (anchor - viewStart) / before : 0.5;
+    viewStart = anchor - share * span();
+    clampView();
+    $("zoom").textContent = ZOOMS[zoomIndex] + "×";
+    draw();
+  }
+
+  function clampView() { viewStart = Math.min(Math.max(0, viewStart), Math.max(0, total() - span())); }
+
+  function keepInView() {
+    const now = audio.currentTime || 0;
+    if (now < viewStart || now > viewStart + span()) { viewStart = now - span() * 0.1; clampView(); }
+  }
+
+  const timeAt = (clientX) => {
+    const box = canvas.getBoundingClientRect();
+    return viewStart + Math.min(Math.max(0, (clientX - box.left) / box.width), 1) * span();
+  };
+
+  function setRegion(start, end) {
+    region = end - start >= 0.1 ? {start, end} : null;
+    $("clear-region").hidden = !region;
+    say(region ? "Looping " + start.toFixed(1) + "–" + end.toFixed(1) + " s. Press Esc on the waveform to stop."
+      : "Looping off.");
+    draw();
+  }
+
+  let colours = null;
+  function readColours() {
+    const style = getComputedStyle(canvas);
+    const get = (name, fallback) => style.getPropertyValue(name).trim() || fallback;
+    colours = {wave: get("--wave", "#9fb3d1"), played: get("--wave-played", "#1f5fbf"),
+      cursor: get("--wave-cursor", "#d1344b"), region: get("--wave-region", "rgba(240,180,41,.3)")};
+  }
+
   function draw() {
+    if (!colours) readColours();
     const ctx = canvas.getContext("2d");
     const width = canvas.clientWidth || 800;
     const height = canvas.clientHeight || 80;
     const ratio = window.devicePixelRatio || 1;
-    if (canvas.width !== Math.round(width * ratio)) {
+    if (canvas.width !== Math.round(width * ratio) || canvas.height !== Math.round(height * ratio)) {
       canvas.width = Math.round(width * ratio);
       canvas.height = Math.round(height * ratio);
     }
     ctx.setTransform(ratio, 0, 0, ratio, 0, 0);
     ctx.clearRect(0, 0, width, height);
     const peaks = assignment ? assignment.clip.peaks : [];
-    const total = assignment ? assignment.clip.duration_ms / 1000 : 0;
-    const played = total ? (audio.currentTime || 0) / total : 0;
-    const bar = width / Math.max(1, peaks.length);
-    for (let i = 0; i < peaks.length; i++) {
-      const h = Math.max(1, (peaks[i] / 100) * (height - 8));
-      ctx.fillStyle = i / peaks.length < played ? "#1f5fbf" : "#9fb3d1";
-      ctx.fillRect(i * bar, (height - h) / 2, Math.max(1, bar - 0.5), h);
+    const length = total();
+    const now = audio.currentTime || 0;
+    const visible = span() || 1;
+    const x = (seconds) => ((seconds - viewStart) / visible) * width;
+    if (region) {
+      ctx.fillStyle = colours.region;
+      ctx.fillRect(x(region.start), 0, x(region.end) - x(region.start), height);
     }
-    ctx.fillStyle = "#d1344b";
-    ctx.fillRect(Math.min(width - 2, played * width), 0, 2, height);
-    $("clock").textContent = (audio.currentTime || 0).toFixed(1) + " / " + total.toFixed(1) + " s";
-    canvas.setAttribute("aria-valuenow", (audio.currentTime || 0).toFixed(1));
-    canvas.setAttribute("aria-valuetext", (audio.currentTime || 0).toFixed(1) + " of " + total.toFixed(1) + " seconds");
+    if (peaks.length && length) {
+      const first = Math.floor((viewStart / length) * peaks.length);
+      const last = Math.min(peaks.length, Math.ceil(((viewStart + visible) / length) * peaks.length));
+      const bar = width / Math.max(1, last - first);
+      for (let i = first; i < last; i++) {
+        const h = Math.max(1, (peaks[i] / 100) * (height - 8));
+        ctx.fillStyle = (i / peaks.length) * length < now ? colours.played : colours.wave;
+        ctx.fillRect((i - first) * bar, (height - h) / 2, Math.max(1, bar - 0.5), h);
+      }
+    }
+    ctx.fillStyle = colours.cursor;
+    ctx.fillRect(Math.min(width - 2, Math.max(0, x(now))), 0, 2, height);
+    $("clock").textContent = now.toFixed(1) + " / " + length.toFixed(1) + " s";
+    canvas.setAttribute("aria-valuenow", now.toFixed(1));
+    canvas.setAttribute("aria-valuetext", now.toFixed(1) + " of " + length.toFixed(1) + " seconds");
     $("play").textContent = audio.paused ? "Play" : "Pause";
   }
 
   function animate() {
+    listenTick();
+    if (region && !audio.paused && audio.currentTime >= region.end) audio.currentTime = region.start;
+    if (zoomIndex > 0 && !audio.paused) keepInView();
     draw();
     if (!audio.paused) requestAnimationFrame(animate);
   }
@@ -283,9 +484,14 @@
   // --- The task ------------------------------------------------------------------------
   function show(data) {
     assignment = data;
+    transition = false;
     conflict = false;
     version = data.draft.version;
     stopAudio();
+    listenStart(data);
+    viewStart = 0;
+    $("zoom").textContent = ZOOMS[zoomIndex] + "×";
+    $("clear-region").hidden = true;
     for (const el of $("task").querySelectorAll("button, input, textarea")) el.disabled = false;
     $("text").readOnly = false;
     $("conflict").hidden = true;
@@ -301,12 +507,19 @@
     say("Clip ready (" + (data.clip.duration_ms / 1000).toFixed(1) + " s). Press Play or K to listen.");
     window.__workspace.readyAt = performance.now();
     $("play").focus();
+    // Fetch this lease's audio now, while the reviewer reads the page: the first play then
+    // starts from memory. It is the one fetch this lease needs; replays cost nothing.
+    ensureAudio();
+    if (queuedPlay) { queuedPlay = false; togglePlay(); }
   }
 
   async function next() {
+    transition = true;
     say("Loading your next clip…");
     const r = await api("POST", root.dataset.nextUrl);
     if (r.status === 201) return show(r.data);
+    transition = false;
+    queuedPlay = false;
     assignment = null;
     setLease(null);
     stopAudio();
@@ -323,65 +536,146 @@
     say(detail(r, "Could not load a clip. Try again in a moment."));
   }
 
+  // The clip is leaving: stop it, close its listening count, and let keys wait for the next one.
+  function leave() {
+    transition = true;
+    clearTimeout(saveTimer);
+    audio.pause();
+    listenTick();
+    listenKeep();
+    $("text").readOnly = true;
+    return Math.round(listening.ms);
+  }
+
+  // A fetch still on its way would reach the server after the lease ended, be refused and
+  // audited as a play after the lease: let it land first (it is usually done already).
+  async function audioSettled() {
+    if (loaded) await loaded.promise;
+  }
+
+  function stay() {
+    transition = false;
+    queuedPlay = false;
+    $("text").readOnly = false;
+  }
+
   async function submit(event) {
     if (event) event.preventDefault();
-    if (!assignment || $("submit").disabled) return;
-    clearTimeout(saveTimer);
+    if (!live() || $("submit").disabled) return;
+    const labels = chosenLabels();
+    if (missingLabels(labels)) return;
     $("submit").disabled = true;
+    window.__workspace.submittedAt = performance.now();  // the reviewer's press, not the server's answer
+    const current = assignment;
+    const listenedMs = leave();
     try {
-      const r = await api("POST", "/api/v1/assignments/" + assignment.id + "/submit/",
-        {text: $("text").value, labels: chosenLabels()});
-      if (r.ok) { window.__workspace.submittedAt = performance.now(); say("Submitted."); return next(); }
-      if (r.status === 409) return leaseEnded();
-      const fields = r.data && r.data.fields ? " (" + Object.keys(r.data.fields).join(", ") + ")" : "";
-      showError(detail(r, "Could not submit.") + fields);
+      await audioSettled();
+      const r = await api("POST", "/api/v1/assignments/" + current.id + "/submit/",
+        {text: $("text").value, labels, listened_ms: listenedMs});
+      if (r.ok) {
+        sessionStorage.removeItem("listened:" + current.id);
+        say("Submitted.");
+        return next();
+      }
+      stay();
+      if (r.status === 409) return leaseEnded(r.data && r.data.code === "assignment_withdrawn");
+      explainRefusal(r);
     } finally {
       $("submit").disabled = false;
     }
   }
 
-  function askReason(title, label, confirmText) {
-    const dialog = $("reason-dialog");
-    $("reason-title").textContent = title;
-    $("reason-label").textContent = label;
-    $("reason-confirm").textContent = confirmText;
-    $("reason-text").value = "";
-    $("reason-error").hidden = true;
+  // --- Dialogs: Enter confirms, Esc cancels ---------------------------------------------
+  function ask(dialog, prepare, read) {
+    const form = dialog.querySelector("form");
+    const error = dialog.querySelector(".error");
+    error.hidden = true;
+    prepare();
     return new Promise((resolve) => {
-      const form = $("reason-form");
       const onSubmit = (event) => {
-        if (event.submitter && event.submitter.value === "confirm" && !$("reason-text").value.trim()) {
+        if (event.submitter && event.submitter.value === "cancel") return;
+        const value = read();
+        if (!value) {
           event.preventDefault();
-          $("reason-error").hidden = false;
-          $("reason-text").focus();
+          error.hidden = false;
         }
       };
       form.addEventListener("submit", onSubmit);
       dialog.addEventListener("close", () => {
         form.removeEventListener("submit", onSubmit);
-        resolve(dialog.returnValue === "confirm" ? $("reason-text").value.trim() : null);
+        resolve(dialog.returnValue === "confirm" ? read() : null);
       }, {once: true});
       dialog.returnValue = "";
       dialog.showModal();
-      $("reason-text").focus();
+      (dialog.querySelector("[autofocus]") || dialog.querySelector("input, textarea")).focus();
     });
   }
 
+  function confirmOnEnter(dialog) {
+    dialog.addEventListener("keydown", (event) => {
+      if (event.key !== "Enter" || event.shiftKey || event.isComposing) return;
+      if (event.target.tagName === "BUTTON") return;  // a focused button does its own thing
+      event.preventDefault();
+      dialog.querySelector("form").requestSubmit(dialog.querySelector('button[value="confirm"]'));
+    });
+  }
+
+  function buildSkipReasons(presets) {
+    const host = $("skip-choices");
+    host.replaceChildren();
+    const reasons = presets.concat(["Other"]);
+    reasons.forEach((reason, index) => {
+      const input = document.createElement("input");
+      input.type = "radio";
+      input.name = "skip-reason";
+      input.id = "skip-reason-" + index;
+      input.value = index === reasons.length - 1 ? "" : reason;
+      input.dataset.shortcut = String(index + 1);
+      input.setAttribute("aria-keyshortcuts", String(index + 1));
+      const label = document.createElement("label");
+      label.htmlFor = input.id;
+      label.textContent = reason + " [" + (index + 1) + "]";
+      const row = document.createElement("div");
+      row.className = "choice block";
+      row.append(input, label);
+      host.append(row);
+    });
+    host.querySelector("input").autofocus = true;
+  }
+
+  function skipReason() {
+    const chosen = $("skip-choices").querySelector("input:checked");
+    if (!chosen) return "";
+    return chosen.value || $("skip-other").value.trim();
+  }
+
   async function skip() {
-    if (!assignment) return;
-    const reason = await askReason("Skip this clip", "Why are you skipping it?", "Skip");
-    if (!reason || !assignment) return $("play").focus();
-    const r = await api("POST", "/api/v1/assignments/" + assignment.id + "/skip/", {reason});
-    if (r.ok) return next();
+    if (!live()) return;
+    const reason = await ask($("skip-dialog"), () => {
+      buildSkipReasons(assignment.skip_reasons || []);
+      $("skip-other").value = "";
+    }, skipReason);
+    if (!reason || !live()) return live() && $("play").focus();
+    const current = assignment;
+    const listenedMs = leave();
+    await audioSettled();
+    const r = await api("POST", "/api/v1/assignments/" + current.id + "/skip/", {reason, listened_ms: listenedMs});
+    if (r.ok) { sessionStorage.removeItem("listened:" + current.id); return next(); }
+    stay();
+    if (r.status === 409) return leaseEnded(r.data && r.data.code === "assignment_withdrawn");
     showError(detail(r, "Could not skip."));
   }
 
   async function flag() {
-    if (!assignment) return;
-    const reason = await askReason("Flag as distressing", "What in this clip is distressing?", "Flag it");
-    if (!reason || !assignment) return $("play").focus();
-    const r = await api("POST", "/api/v1/assignments/" + assignment.id + "/flag/", {reason});
-    if (!r.ok) return showError(detail(r, "Could not flag the clip."));
+    if (!live()) return;
+    const reason = await ask($("flag-dialog"), () => { $("flag-text").value = ""; }, () => $("flag-text").value.trim());
+    if (!reason || !live()) return live() && $("play").focus();
+    const current = assignment;
+    leave();
+    await audioSettled();
+    const r = await api("POST", "/api/v1/assignments/" + current.id + "/flag/", {reason});
+    if (!r.ok) { stay(); return showError(detail(r, "Could not flag the clip.")); }
+    transition = false;
     assignment = null;
     setLease(null);
     stopAudio();
@@ -393,9 +687,18 @@
   // --- Keyboard ------------------------------------------------------------------------
   function onKey(event) {
     if (document.querySelector("dialog[open]")) return;  // dialogs keep their own keys
-    if (!assignment) return;
     const target = event.target;
     const typing = target.matches && target.matches("textarea, input[type=text], input:not([type])");
+    const key = event.key.toLowerCase();
+    if (transition) {
+      // The clip is on its way out: a play waits for the next clip, nothing else reaches the server.
+      const play = (event.altKey && event.code === "KeyK") || (!typing && !event.ctrlKey && !event.metaKey &&
+                                                               !event.altKey && PLAY_KEYS.has(key));
+      if (play) { event.preventDefault(); togglePlay(); return; }
+      if (!typing || event.altKey || event.ctrlKey || event.metaKey) event.preventDefault();
+      return;
+    }
+    if (!assignment) return;
     if ((event.ctrlKey || event.metaKey) && event.key === "Enter") { event.preventDefault(); submit(); return; }
     if (event.altKey && !event.ctrlKey && !event.metaKey) {
       const action = {KeyK: togglePlay, KeyJ: () => seekBy(-3), KeyL: () => seekBy(3), Comma: () => setSpeed(-1),
@@ -409,13 +712,17 @@
     }
     if (event.ctrlKey || event.metaKey || event.altKey) return;
     if (target.tagName === "BUTTON" && (event.key === " " || event.key === "Enter")) return;
-    if (target === canvas && (event.key === "ArrowLeft" || event.key === "ArrowRight")) {
-      event.preventDefault();
-      seekBy(event.key === "ArrowLeft" ? -1 : 1);
-      return;
+    // A focused label (e.g. after "choose a Speaker label") takes Space and arrows as usual.
+    if (target.matches && target.matches("input[type=radio], input[type=checkbox]") &&
+        (event.key === " " || event.key.startsWith("Arrow"))) return;
+    if (target === canvas) {
+      const step = {ArrowLeft: -1, ArrowRight: 1}[event.key];
+      if (step) { event.preventDefault(); seekBy(step); return; }
+      if (event.key === "Escape" && region) { event.preventDefault(); setRegion(0, 0); return; }
     }
     const action = {" ": togglePlay, k: togglePlay, j: () => seekBy(-3), l: () => seekBy(3), "[": () => setSpeed(-1),
-      "]": () => setSpeed(1), s: skip, f: flag, t: () => $("text").focus(), "?": openHelp}[event.key.toLowerCase()];
+      "]": () => setSpeed(1), "=": () => setZoom(1), "+": () => setZoom(1), "-": () => setZoom(-1),
+      s: skip, f: flag, t: () => $("text").focus(), "?": openHelp}[key];
     if (action) { event.preventDefault(); action(); return; }
     if (/^[1-9]$/.test(event.key)) { event.preventDefault(); toggleLabel(event.key); }
   }
@@ -423,7 +730,7 @@
   function openHelp() { $("help").showModal(); }
 
   document.addEventListener("keydown", (event) => {
-    if (event.key === "?" && !document.querySelector("dialog[open]") &&
+    if (event.key === "?" && !transition && !document.querySelector("dialog[open]") &&
         !(event.target.matches && event.target.matches("textarea, input"))) {
       event.preventDefault();
       openHelp();
@@ -431,16 +738,59 @@
     }
     onKey(event);
   });
+  // Digits pick a skip reason; typing in "Other" picks Other.
+  $("skip-dialog").addEventListener("keydown", (event) => {
+    if (event.target === $("skip-other") || !/^[1-9]$/.test(event.key)) return;
+    const input = $("skip-choices").querySelector('input[data-shortcut="' + event.key + '"]');
+    if (!input) return;
+    event.preventDefault();
+    input.checked = true;
+    input.focus();
+    if (!input.value) $("skip-other").focus();
+  });
+  $("skip-other").addEventListener("input", () => {
+    const other = [...$("skip-choices").querySelectorAll("input")].pop();
+    if (other) other.checked = true;
+  });
+  confirmOnEnter($("skip-dialog"));
+  confirmOnEnter($("flag-dialog"));
   $("help-open").addEventListener("click", openHelp);
   $("play").addEventListener("click", togglePlay);
   $("back").addEventListener("click", () => seekBy(-3));
   $("forward").addEventListener("click", () => seekBy(3));
   $("slower").addEventListener("click", () => setSpeed(-1));
   $("faster").addEventListener("click", () => setSpeed(1));
-  canvas.addEventListener("click", (event) => {
-    const box = canvas.getBoundingClientRect();
-    seekTo(Math.min(Math.max(0, (event.clientX - box.left) / box.width), 1));
+  $("zoom-out").addEventListener("click", () => setZoom(-1));
+  $("zoom-in").addEventListener("click", () => setZoom(1));
+  $("clear-region").addEventListener("click", () => { setRegion(0, 0); canvas.focus(); });
+  // Click to seek; drag to select a region that then plays in a loop.
+  let dragFrom = null;
+  canvas.addEventListener("pointerdown", (event) => {
+    if (!live()) return;
+    dragFrom = {x: event.clientX, t: timeAt(event.clientX)};
+    canvas.setPointerCapture(event.pointerId);
   });
+  canvas.addEventListener("pointermove", (event) => {
+    if (!dragFrom || Math.abs(event.clientX - dragFrom.x) < 4) return;
+    const t = timeAt(event.clientX);
+    region = {start: Math.min(dragFrom.t, t), end: Math.max(dragFrom.t, t)};
+    draw();
+  });
+  canvas.addEventListener("pointerup", (event) => {
+    if (!dragFrom) return;
+    const from = dragFrom;
+    dragFrom = null;
+    if (Math.abs(event.clientX - from.x) < 4) { seekToTime(from.t); return; }
+    const t = timeAt(event.clientX);
+    setRegion(Math.min(from.t, t), Math.max(from.t, t));
+    seekToTime(region ? region.start : t);
+  });
+  // Wheel over the waveform zooms around the pointer (the page scrolls elsewhere).
+  canvas.addEventListener("wheel", (event) => {
+    if (!assignment || event.deltaY === 0) return;
+    event.preventDefault();
+    setZoom(event.deltaY < 0 ? 1 : -1, timeAt(event.clientX));
+  }, {passive: false});
   $("task").addEventListener("submit", submit);
   $("text").addEventListener("input", scheduleSave);
   $("skip").addEventListener("click", skip);
@@ -448,12 +798,32 @@
   $("reload-draft").addEventListener("click", reloadDraft);
   $("take-break").addEventListener("click", () => { showPanel("break"); say("On a break."); });
   for (const button of root.querySelectorAll(".next-button")) button.addEventListener("click", next);
-  audio.addEventListener("play", animate);
-  audio.addEventListener("pause", draw);
-  audio.addEventListener("seeked", draw);
-  // The bytes of one play are dropped when it ends: the next play fetches (and counts) anew.
-  audio.addEventListener("ended", () => { stopAudio(); draw(); });
+  audio.addEventListener("play", () => { listening.last = audio.currentTime; animate(); });
+  audio.addEventListener("playing", () => {
+    if (measured.playPressedAt) {
+      window.__workspace.firstPlayMs.push(performance.now() - measured.playPressedAt);
+      measured.playPressedAt = 0;
+    }
+  });
+  audio.addEventListener("pause", () => { listenTick(); listenKeep(); draw(); });
+  audio.addEventListener("seeking", () => { listening.last = null; });
+  audio.addEventListener("seeked", () => { listening.last = audio.currentTime; draw(); });
+  audio.addEventListener("timeupdate", listenTick);
+  // The bytes stay for the whole lease: a replay after the end starts from memory.
+  audio.addEventListener("ended", () => {
+    listenTick();
+    listenKeep();
+    if (region) { audio.currentTime = region.start; audio.play(); return; }
+    draw();
+  });
+  matchMedia("(prefers-color-scheme: dark)").addEventListener("change", () => { colours = null; draw(); });
   window.addEventListener("resize", draw);
-  window.addEventListener("beforeunload", () => { if (saveTimer) saveDraft(); });
+  window.addEventListener("beforeunload", () => { listenTick(); listenKeep(); if (saveTimer) saveDraft(); });
+
+  const savedSpeed = SPEEDS.indexOf(Number(pref("speed", "1")));
+  if (savedSpeed >= 0) speedIndex = savedSpeed;
+  const savedZoom = ZOOMS.indexOf(Number(pref("zoom", "1")));
+  if (savedZoom >= 0) zoomIndex = savedZoom;
+  applySpeed();
   next();
 })();
