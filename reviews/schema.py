@@ -148,8 +148,6 @@ class OptInSerializer(serializers.Serializer):
     clips_released = serializers.IntegerField()
 
 
-class ErasedSerializer(serializers.Serializer):
-    clips = serializers.IntegerField()
 class PlayDaySerializer(serializers.Serializer):
     day = serializers.DateField(help_text="UTC day.")
     role = serializers.CharField(help_text="The role the listener acted in (reviewer, supervisor, ...).")
@@ -166,6 +164,8 @@ class AccessReportSerializer(serializers.Serializer):
     opted_out = serializers.BooleanField()
 
 
+class ErasedSerializer(serializers.Serializer):
+    clips = serializers.IntegerField()
     assignments = serializers.IntegerField()
     drafts = serializers.IntegerField()
     revisions = serializers.IntegerField()
