@@ -36,10 +36,12 @@ MAX_ACTION_TAKEN = 2000
 ESCALATION_LIST_LIMIT = 200
 # For the search form's suggestions; the search accepts any action name.
 KNOWN_ACTIONS = (
-    "access.denied", "assignment.expire", "assignment.lease", "assignment.skip", "audio.play", "audio.token",
-    "auth.login", "auth.login_failed", "auth.logout", "auth.mfa", "clip.erase", "clip.flag", "clip.ingest",
-    "console.anomalies", "console.clip_history", "console.search", "console.timeline", "draft.save",
-    "escalation.close", "escalation.take", "role.change", "transcription.submit",
+    "access.denied", "admin.change", "assignment.expire", "assignment.lease", "assignment.skip", "audio.play",
+    "audio.token", "audit.chain_keyed", "auth.login", "auth.login_failed", "auth.logout", "auth.mfa", "clip.erase",
+    "clip.flag", "clip.ingest", "console.anomalies", "console.clip_history", "console.search", "console.timeline",
+    "draft.save", "escalation.close", "escalation.take", "quota.change", "retention.apply", "role.change",
+    "subject.access_report", "subject.erase", "subject.opt_in", "subject.opt_out", "subject.rekey",
+    "transcription.submit", "transcripts.export",
 )
 _ACTION = re.compile(r"^[a-z_.]{1,40}$")
 _EPOCH = datetime(1970, 1, 1, tzinfo=dt_timezone.utc)

@@ -116,13 +116,17 @@ def _clip_erase(ctx):
                                               "post": "yes"})
 
 
+def _access_report(ctx):
+    ctx["ingest_client"].post("/api/v1/subjects/access-report/", {"account_id": "ACCT-COVER"}, format="json")
+
+
 CASES = {
     "clip.ingest": _ingest, "auth.login": _login, "auth.login_failed": _login_failed, "auth.logout": _logout,
     "auth.mfa": _mfa, "assignment.lease": _lease, "assignment.expire": _expire, "audio.token": _token,
     "audio.play": _play, "draft.save": _draft, "transcription.submit": _submit, "assignment.skip": _skip,
     "clip.flag": _flag, "access.denied": _denied, "admin.change": _admin_change, "quota.change": _quota_change,
     "role.change": _role_change, "subject.opt_out": _opt_out, "subject.erase": _erase,
-    "clip.erase": _clip_erase,
+    "clip.erase": _clip_erase, "subject.access_report": _access_report,
 }
 
 
