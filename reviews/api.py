@@ -3,7 +3,7 @@
 import logging
 
 from django.conf import settings
-from django.core.exceptions import RequestDataTooBig
+from django.core.exceptions import RequestDataTooBig, SuspiciousOperation
 from django.middleware.csrf import get_token
 from django.db import DatabaseError, InterfaceError, OperationalError
 from django.http import Http404, HttpResponse
@@ -60,6 +60,8 @@ def exception_handler(exc, context):
         exc = exceptions.NotFound()
     if isinstance(exc, RequestDataTooBig):
         return Response({"code": "request_too_large", "detail": "The request body is too large."}, status=413)
+    if isinstance(exc, SuspiciousOperation):  # e.g. more form fields or files than Django parses
+        return Response({"code": "bad_request", "detail": "The request could not be understood."}, status=400)
     if isinstance(exc, (OperationalError, InterfaceError)):
         logger.warning("database unavailable: %s", type(exc).__name__)
         return Response(DATABASE_UNAVAILABLE, status=503, headers={"Retry-After": "5"})

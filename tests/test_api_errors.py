@@ -44,6 +44,17 @@ def test_oversized_json_body_is_413(project, alice, settings):
                              content_type="application/json"), 413, "request_too_large")
 
 
+@pytest.mark.parametrize("shape", ["fields", "files"])
+def test_more_form_fields_or_files_than_django_parses_is_a_400_not_a_500(project, ingest_client, shape):
+    from django.core.files.uploadedfile import SimpleUploadedFile
+
+    if shape == "fields":
+        body = {f"field{i}": "x" for i in range(1200)}
+    else:
+        body = {f"file{i}": SimpleUploadedFile(f"{i}.wav", b"RIFF") for i in range(120)}
+    assert_error(ingest_client.post("/api/v1/clips/", body, format="multipart"), 400, "bad_request")
+
+
 def test_an_unexpected_error_is_a_bare_json_500(project, alice, monkeypatch):
     from reviews import services
 
