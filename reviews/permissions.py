@@ -240,8 +240,7 @@ def audio_token_consume(token: str, *, user, session_key: str | None, subject: s
         # One round trip, atomic on its own: the row exists afterwards either way, and
         # rowcount says whether this request was the one that put it there.
         cursor.execute(
-            f"INSERT INTO {AudioTokenUse._meta.db_table} (nonce, used_at) VALUES (%s, %s) "  # noqa: S608 - table name from the model
-            "ON CONFLICT (nonce) DO NOTHING",
+            "INSERT INTO reviews_audiotokenuse (nonce, used_at) VALUES (%s, %s) ON CONFLICT (nonce) DO NOTHING",
             [nonce, timezone.now()],
         )
         spent = cursor.rowcount == 1
