@@ -109,6 +109,19 @@ class Project(models.Model):
         blank=True, default=DEFAULT_SKIP_REASONS, validators=[skip_reasons_validate],
         help_text=f"Preset reasons offered when a reviewer skips a clip, one per line (at most "
                   f"{SKIP_REASONS_MAX}). The page always adds \"Other\" with free text.")
+    # Gold clips (issue 11): clips with a known answer, served among the others at this rate.
+    gold_rate = models.DecimalField(
+        max_digits=5, decimal_places=4, default=Decimal("0.05"),
+        validators=[MinValueValidator(Decimal("0")), MaxValueValidator(Decimal("1"))],
+        help_text="Share of leases that serve a gold clip when one is left for the reviewer (0.05 = 1 in 20).")
+    min_gold_accuracy = models.DecimalField(
+        max_digits=5, decimal_places=4, null=True, blank=True,
+        validators=[MinValueValidator(Decimal("0")), MaxValueValidator(Decimal("1"))],
+        help_text="A reviewer whose gold accuracy falls below this (0.80 = 80%) is paused on this project "
+                  "until an admin lifts it; empty means never.")
+    min_gold_samples = models.PositiveSmallIntegerField(
+        default=5, validators=[MinValueValidator(1)],
+        help_text="Gold clips a reviewer must have done before their accuracy can pause them.")
 
     def __str__(self) -> str:
         return self.name
@@ -150,6 +163,16 @@ class Clip(models.Model):
     slots_taken = models.PositiveSmallIntegerField(default=0)
     transcriptions_done = models.PositiveSmallIntegerField(default=0)
     ingested_at = models.DateTimeField(auto_now_add=True)
+    # The production recognizer's hypothesis (issue 11): content, like the audio (never logged,
+    # never audited, cleared with the audio).
+    asr_text = models.TextField(blank=True, default="")
+    asr_confidence = models.FloatField(null=True, blank=True,
+                                       validators=[MinValueValidator(0.0), MaxValueValidator(1.0)])
+    # A gold clip has a known answer; it is never consumed (never "done") and each reviewer
+    # gets it at most once. Nothing about it reaches the reviewer.
+    is_gold = models.BooleanField(default=False)
+    gold_text = models.TextField(blank=True, default="")
+    gold_labels = models.JSONField(default=dict, blank=True)
 
     class Meta:
         indexes = [
@@ -158,6 +181,7 @@ class Clip(models.Model):
             # instead of sorting every open clip on every "next" (tests/bench/scale.py).
             models.Index(fields=["ingested_at", "id"], condition=Q(status="open", withheld=False),
                          name="clip_open_queue_idx"),
+            models.Index(fields=["project", "ingested_at"], condition=Q(is_gold=True), name="clip_gold_idx"),
         ]
         permissions = [("review_clip", "May hear and transcribe this clip (granted per live lease)")]
 
@@ -236,6 +260,17 @@ class Transcription(models.Model):
     text = models.TextField()
     labels = models.JSONField(default=list)
     submitted_at = models.DateTimeField()
+
+    class DraftSource(models.TextChoices):
+        BLANK = "blank", "typed from scratch"
+        ASR = "asr", "corrected from the recognizer's draft"
+
+    # Issue 11: where the text started, the word error rate of the recognizer's hypothesis
+    # against the submitted text, and for a gold clip the scores against its reference.
+    draft_source = models.CharField(max_length=10, choices=DraftSource.choices, blank=True, default="")
+    asr_wer = models.FloatField(null=True, blank=True)
+    gold_wer = models.FloatField(null=True, blank=True)
+    gold_label_accuracy = models.FloatField(null=True, blank=True)
 
 
 class Escalation(models.Model):
@@ -390,3 +425,29 @@ class AuditVerification(models.Model):
 
     class Meta:
         ordering = ["-verified_at"]
+
+
+class ReviewerPause(models.Model):
+    """A reviewer stopped from leasing on one project, because their gold accuracy fell below
+    the project's minimum. Active until an admin lifts it; both are audited."""
+
+    reviewer = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="pauses")
+    project = models.ForeignKey(Project, on_delete=models.CASCADE, related_name="pauses")
+    paused_at = models.DateTimeField()
+    reason = models.CharField(max_length=300)
+    accuracy = models.FloatField(null=True, blank=True)
+    threshold = models.DecimalField(max_digits=5, decimal_places=4, null=True, blank=True)
+    gold_count = models.PositiveIntegerField(default=0)
+    lifted_at = models.DateTimeField(null=True, blank=True)
+    lifted_by = models.ForeignKey(settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.PROTECT,
+                                  related_name="+")
+
+    class Meta:
+        ordering = ["-paused_at"]
+        constraints = [
+            models.UniqueConstraint(fields=["reviewer", "project"], condition=Q(lifted_at__isnull=True),
+                                    name="reviewerpause_one_active"),
+        ]
+
+    def __str__(self) -> str:
+        return f"Pause of {self.reviewer} on {self.project}"
