@@ -24,6 +24,10 @@ SKIP_REASONS_MAX = 8  # digit keys 1-8 pick them; the page adds "Other" as the n
 SKIP_REASON_MAX_LENGTH = 100
 
 
+REVIEW_MODES = [("off", "off"), ("sample", "a sampled share"), ("all", "all")]
+DEFAULT_REJECT_REASONS = "Words missing or wrong\nLabels wrong\nShould have been skipped"
+
+
 def skip_reasons_validate(text: str) -> None:
     lines = [line.strip() for line in (text or "").splitlines() if line.strip()]
     if len(lines) > SKIP_REASONS_MAX:
@@ -122,6 +126,23 @@ class Project(models.Model):
     min_gold_samples = models.PositiveSmallIntegerField(
         default=5, validators=[MinValueValidator(1)],
         help_text="Gold clips a reviewer must have done before their accuracy can pause them.")
+    # Second pass and agreement (issue 11, parts 2 and 3).
+    review_mode = models.CharField(
+        max_length=10, choices=REVIEW_MODES, default="off",
+        help_text="Which submitted transcriptions a checker reviews: none, a random share, or all.")
+    review_rate = models.DecimalField(
+        max_digits=5, decimal_places=4, default=Decimal("0.1"),
+        validators=[MinValueValidator(Decimal("0")), MaxValueValidator(Decimal("1"))],
+        help_text="With review \"sample\": the share of submissions checked (0.1 = 1 in 10).")
+    reject_reasons = models.TextField(
+        blank=True, default=DEFAULT_REJECT_REASONS, validators=[skip_reasons_validate],
+        help_text=f"Preset reasons a checker picks when rejecting, one per line (at most {SKIP_REASONS_MAX}). "
+                  f"The page always adds \"Other\" with free text.")
+    agreement_threshold = models.DecimalField(
+        max_digits=5, decimal_places=4, default=Decimal("0.8"),
+        validators=[MinValueValidator(Decimal("0")), MaxValueValidator(Decimal("1"))],
+        help_text="With several transcriptions per clip: below this text agreement (1 - mean pairwise WER) "
+                  "a checker adjudicates; at or above it the consensus is taken automatically.")
 
     def __str__(self) -> str:
         return self.name
@@ -130,6 +151,15 @@ class Project(models.Model):
         """The preset skip reasons, in order, without blanks or repeats."""
         seen: list[str] = []
         for line in (self.skip_reasons or "").splitlines():
+            line = line.strip()
+            if line and line not in seen:
+                seen.append(line)
+        return seen[:SKIP_REASONS_MAX]
+
+    def reject_reason_choices(self) -> list[str]:
+        """The preset reject reasons, in order, without blanks or repeats."""
+        seen: list[str] = []
+        for line in (self.reject_reasons or "").splitlines():
             line = line.strip()
             if line and line not in seen:
                 seen.append(line)
@@ -173,6 +203,15 @@ class Clip(models.Model):
     is_gold = models.BooleanField(default=False)
     gold_text = models.TextField(blank=True, default="")
     gold_labels = models.JSONField(default=dict, blank=True)
+    # The text the project keeps (issue 11, part 3): one transcription's, the consensus of
+    # several, or a checker's adjudication; ``agreement`` holds the figures (no text).
+    final_text = models.TextField(blank=True, default="")
+    final_labels = models.JSONField(default=dict, blank=True)
+    final_source = models.CharField(max_length=12, blank=True, default="",
+                                    choices=[("consensus", "consensus"), ("adjudicated", "adjudicated")])
+    agreement = models.JSONField(default=dict, blank=True)
+    adjudication = models.CharField(max_length=10, blank=True, default="",
+                                    choices=[("pending", "pending"), ("leased", "leased"), ("done", "done")])
 
     class Meta:
         indexes = [
@@ -271,6 +310,15 @@ class Transcription(models.Model):
     asr_wer = models.FloatField(null=True, blank=True)
     gold_wer = models.FloatField(null=True, blank=True)
     gold_label_accuracy = models.FloatField(null=True, blank=True)
+    # Second pass (issue 11, part 2): "" when not sampled for review.
+    review_status = models.CharField(max_length=10, blank=True, default="", choices=[
+        ("pending", "pending"), ("in_review", "in review"), ("accepted", "accepted"), ("edited", "edited"),
+        ("rejected", "rejected")])
+
+    class Meta:
+        # The checkers' queue walks pending submissions oldest first.
+        indexes = [models.Index(fields=["submitted_at", "id"], condition=Q(review_status="pending"),
+                                name="transcription_review_idx")]
 
 
 class Escalation(models.Model):
@@ -451,3 +499,53 @@ class ReviewerPause(models.Model):
 
     def __str__(self) -> str:
         return f"Pause of {self.reviewer} on {self.project}"
+
+
+class Review(models.Model):
+    """A checker's lease on a submitted transcription (kind "check") or on a clip whose
+    transcriptions disagree (kind "adjudicate"), and the decision taken."""
+
+    class Kind(models.TextChoices):
+        CHECK = "check"
+        ADJUDICATE = "adjudicate"
+
+    class Status(models.TextChoices):
+        LIVE = "live"
+        ACCEPTED = "accepted"
+        EDITED = "edited"
+        REJECTED = "rejected"
+        ADJUDICATED = "adjudicated"
+        EXPIRED = "expired"
+
+    DECIDED = (Status.ACCEPTED, Status.EDITED, Status.REJECTED, Status.ADJUDICATED)
+
+    id = models.UUIDField(primary_key=True, default=uuid.uuid4, editable=False)
+    kind = models.CharField(max_length=10, choices=Kind.choices, default=Kind.CHECK)
+    clip = models.ForeignKey(Clip, on_delete=models.CASCADE, related_name="reviews")
+    transcription = models.ForeignKey(Transcription, null=True, blank=True, on_delete=models.CASCADE,
+                                      related_name="reviews")
+    checker = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.PROTECT, related_name="reviews_done")
+    status = models.CharField(max_length=12, choices=Status.choices, default=Status.LIVE)
+    leased_at = models.DateTimeField()
+    lease_expires_at = models.DateTimeField()
+    ended_at = models.DateTimeField(null=True, blank=True)
+    reason = models.CharField(max_length=100, blank=True)  # a preset, or "Other"
+    detail = models.TextField(blank=True)  # the checker's written feedback
+    edited_text = models.TextField(blank=True)
+    edited_labels = models.JSONField(default=dict, blank=True)
+    diff = models.JSONField(default=list, blank=True)  # [[op, words], ...] from the transcriber's text
+
+    class Meta:
+        constraints = [
+            # Belt and braces for the queue's row locks: one live lease and one decision per item.
+            models.UniqueConstraint(fields=["transcription"], condition=Q(status="live"), name="review_one_live"),
+            models.UniqueConstraint(fields=["transcription"],
+                                    condition=Q(status__in=["accepted", "edited", "rejected"]),
+                                    name="review_decided_once"),
+            models.UniqueConstraint(fields=["clip"], condition=Q(kind="adjudicate", status="live"),
+                                    name="review_one_live_adjudication"),
+        ]
+        indexes = [
+            models.Index(fields=["checker", "status"], name="review_checker_idx"),
+            models.Index(fields=["status", "lease_expires_at"], name="review_expiry_idx"),
+        ]
