@@ -3,7 +3,7 @@ from django.urls import include, path
 
 from drf_spectacular.views import SpectacularAPIView
 
-from reviews import api, console_urls, views
+from reviews import api, api_review, console_urls, views
 
 api_v1 = [
     path("api/v1/schema/", SpectacularAPIView.as_view(), name="api-schema"),
@@ -24,6 +24,17 @@ api_v1 = [
     path("api/v1/subjects/opt-in/", api.SubjectOptInView.as_view(), name="api-subject-opt-in"),
     path("api/v1/subjects/erase/", api.SubjectEraseView.as_view(), name="api-subject-erase"),
     path("api/v1/subjects/access-report/", api.SubjectAccessReportView.as_view(), name="api-subject-access-report"),
+    # Checkers (issue 11): their queue, audio and decisions; a reviewer's feedback.
+    path("api/v1/reviews/next/", api_review.ReviewNextView.as_view(), name="api-review-next"),
+    path("api/v1/reviews/<str:review_id>/", api_review.ReviewDetailView.as_view(), name="api-review"),
+    path("api/v1/reviews/<str:review_id>/audio-token/", api_review.ReviewAudioTokenView.as_view(),
+         name="api-review-audio-token"),
+    path("api/v1/reviews/<str:review_id>/audio/", api_review.ReviewAudioView.as_view(), name="api-review-audio"),
+    path("api/v1/reviews/<str:review_id>/accept/", api_review.ReviewAcceptView.as_view(), name="api-review-accept"),
+    path("api/v1/reviews/<str:review_id>/reject/", api_review.ReviewRejectView.as_view(), name="api-review-reject"),
+    path("api/v1/reviews/<str:review_id>/adjudicate/", api_review.ReviewAdjudicateView.as_view(),
+         name="api-review-adjudicate"),
+    path("api/v1/me/feedback/", api_review.FeedbackView.as_view(), name="api-feedback"),
 ]
 
 handler400 = "reviews.views.bad_request"
@@ -42,4 +53,6 @@ urlpatterns = [
     path("console/", include(console_urls.urlpatterns)),
     path("api/v1/", include(console_urls.api_urlpatterns)),
     *api_v1,
+    path("review/", api_review.review_page, name="review"),
+    path("workspace/feedback/", api_review.feedback_page, name="feedback"),
 ]

@@ -95,6 +95,8 @@ def actor_role(user) -> str:
         role = "supervisor"
     elif user_in_group(user, REVIEWER):
         role = "reviewer"
+    elif user_in_group(user, "checker"):  # permissions.CHECKER
+        role = "checker"
     else:
         role = "service" if ServiceToken.objects.filter(user=user).exists() else "none"
     user._audit_role = role

@@ -279,3 +279,50 @@ def _is_uuid(value) -> bool:
     except ValueError:
         return False
     return True
+
+
+# --- Checkers (issue 11, part 2) -------------------------------------------------------
+# A second pass on submitted work. A checker leases a transcription (or a clip to adjudicate)
+# exactly as a reviewer leases a clip: the per-clip grant lives only as long as the lease.
+
+CHECKER = "checker"
+
+
+class IsChecker(permissions.BasePermission):
+    """A signed-in checker using the browser session (never a service token)."""
+
+    def has_permission(self, request, view):
+        return request.auth is None and user_in_group(request.user, CHECKER) and _second_factor_ok(request)
+
+
+def review_for_checker(user, review_id, *, attempted: str, for_update: bool = False):
+    """Return the caller's own review lease, or raise the 404 that hides everyone else's."""
+    from .models import Review
+
+    queryset = Review.objects.select_related("clip", "clip__project", "clip__project__label_schema",
+                                             "transcription")
+    if for_update:
+        queryset = queryset.select_for_update(of=("self",))
+    review = queryset.filter(pk=review_id).first() if _is_uuid(review_id) else None
+    if review is None or review.checker_id != user.pk:
+        raise NotFoundDenied(
+            object_type="review", object_id=review_id, attempted=attempted,
+            reason="missing" if review is None else "not_owner", clip_id=review.clip_id if review else None,
+        )
+    return review
+
+
+def review_owned(user, review_id, *, attempted: str) -> None:
+    """Raise the hiding 404 unless the review exists and is the caller's."""
+    from .models import Review
+
+    if not (_is_uuid(review_id) and Review.objects.filter(pk=review_id, checker=user).exists()):
+        review_for_checker(user, review_id, attempted=attempted)  # raises, with the reason
+
+
+def review_access_held(user, review) -> bool:
+    """A checker may hear a clip only through their live review lease and its object grant,
+    and never a clip withdrawn meanwhile (flagged, opted out, purged)."""
+    return (review.status == "live" and review.lease_expires_at > timezone.now() and not review.clip.withheld
+            and review.clip.status not in (Clip.Status.FLAGGED, Clip.Status.PURGED)
+            and clip_grant_held(user, review.clip))

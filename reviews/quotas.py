@@ -167,3 +167,29 @@ def progress(*, reviewer, now: datetime) -> dict:
         "clips_per_day": limits_for(reviewer).clips_per_day,
         "resets_at": next_reset(now).isoformat(),
     }
+
+
+def _reviews_scope(checker, day: date) -> str:
+    return f"user:{checker.pk}:reviews:{day}"
+
+
+def review_lease_take(*, checker, now: datetime, live_count: int) -> None:
+    """Allow one more review lease for this checker, or raise QuotaExceeded.
+
+    A checker's day is measured like a reviewer's: working hours, live leases, and decided
+    reviews plus live ones against ``clips_per_day``. A project's daily clip limit counts
+    clips leased for transcription, so a review takes no part in it."""
+    limits = limits_for(checker)
+    inside, opens = _within_hours(limits, now)
+    if not inside:
+        raise QuotaExceeded("outside_working_hours", "Reviewing is open during your working hours only.", opens)
+    if live_count >= limits.live_assignments:
+        raise QuotaExceeded("live_assignments", "Finish the review you hold before taking another.", None)
+    if _count(_reviews_scope(checker, quota_day(now))) + live_count >= limits.clips_per_day:
+        raise QuotaExceeded("clips_per_day", "You have reached today's number of clips. Thank you!", next_reset(now))
+
+
+def review_count(*, checker, now: datetime) -> None:
+    """Count a decided review towards the checker's daily number (never refused, as a submit)."""
+    day = quota_day(now)
+    _take(_reviews_scope(checker, day), 2**31 - 1, day)

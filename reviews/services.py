@@ -14,8 +14,9 @@ from django.utils import timezone
 
 from . import permissions, quotas
 from .audit import audit_record
+from .review import transcription_landed, transcription_review_status
 from .errors import InvalidInput, LeaseExpired, NotFoundDenied, StaleVersion
-from .models import Assignment, Clip, Draft, Escalation, LabelGroup, LabelSchema, Revision, Transcription
+from .models import Assignment, Clip, Draft, Escalation, LabelGroup, LabelSchema, Review, Revision, Transcription
 
 MAX_TEXT = 5000
 MAX_REASON = 500
@@ -156,12 +157,15 @@ def assignment_next(*, reviewer, another: bool = False) -> Assignment | None:
                          object_id=live[0].pk, clip_id=live[0].clip_id, details={"resumed": True})
             return live[0]
         held = Assignment.objects.filter(clip=OuterRef("pk"), reviewer=reviewer, status__in=Assignment.HOLDING)
+        # Nor a clip they checked or adjudicated as a checker (one grant per person and clip).
+        checked = Review.objects.filter(clip=OuterRef("pk"), checker=reviewer)
         candidates = (
             Clip.objects.select_related("project", "project__label_schema")
             .defer("peaks")  # the waveform is not needed to lease; it would make the scan heavy
             .filter(project__members=reviewer, status=Clip.Status.OPEN, withheld=False,
                     slots_taken__lt=F("project__transcriptions_per_clip"))
             .exclude(Exists(held))
+            .exclude(Exists(checked))
             .order_by("ingested_at", "id")
         )
         for _attempt in range(5):
@@ -337,6 +341,7 @@ def transcription_submit(*, reviewer, assignment_id, text: str, labels,
         transcription = Transcription.objects.create(
             assignment=assignment, clip=assignment.clip, reviewer=reviewer, text=text, labels=clean,
             submitted_at=now,
+            review_status=transcription_review_status(project=assignment.clip.project, clip=assignment.clip),
         )
         last = Revision.objects.filter(assignment=assignment).order_by("-version").values_list("version", flat=True)
         Revision.objects.create(assignment=assignment, version=(last.first() or 0) + 1, kind=Revision.Kind.SUBMIT,
@@ -350,6 +355,7 @@ def transcription_submit(*, reviewer, assignment_id, text: str, labels,
             status=Case(When(status=Clip.Status.OPEN, transcriptions_done__gte=per_clip - 1,
                              then=Value(Clip.Status.DONE)), default=F("status")),
         )
+        transcription_landed(clip_id=assignment.clip_id, per_clip=per_clip)  # agreement once the last lands
         quotas.submission_count(reviewer=reviewer, now=now)
         audit_record(actor=reviewer, action="transcription.submit", object_type="assignment",
                      object_id=assignment.pk, clip_id=assignment.clip_id, details=_listening_details(listened_ms))

@@ -1,0 +1,266 @@
+// Checker's page: lease a submission (or a clip to adjudicate), fetch its audio once through
+// the protected endpoint with a single-use token, replay from memory, then accept (edited or
+// not), reject with feedback, or write the final text. Framework-free, like the workspace.
+(function () {
+  "use strict";
+  const root = document.getElementById("review");
+  if (!root) return;
+  const csrf = root.dataset.csrf;
+  const $ = (id) => document.getElementById(id);
+  const audio = $("audio");
+  let item = null;     // the live review shown on the page
+  let loaded = null;   // {id, promise, url}: this lease's audio, fetched once
+
+  async function api(method, url, body, extraHeaders) {
+    const headers = Object.assign({"X-CSRFToken": csrf, "Accept": "application/json"}, extraHeaders || {});
+    if (body !== undefined) headers["Content-Type"] = "application/json";
+    let response;
+    try {
+      response = await fetch(url, {method, headers, credentials: "same-origin", cache: "no-store",
+                                   body: body === undefined ? undefined : JSON.stringify(body)});
+    } catch (err) {
+      return {status: 0, ok: false, data: {detail: "The server could not be reached. Check your connection."}};
+    }
+    let data = null;
+    if (response.status !== 204 && (response.headers.get("Content-Type") || "").includes("json")) {
+      data = await response.json();
+    }
+    return {status: response.status, ok: response.ok, data};
+  }
+
+  const say = (text) => { $("status").textContent = text; };
+  const detail = (r, fallback) => (r.data && r.data.detail) || fallback;
+
+  function show(id) {
+    for (const name of ["empty", "done", "task"]) $(name).hidden = name !== id;
+  }
+
+  function setLease(iso) {
+    if (!iso) return;
+    const at = new Date(iso);
+    $("lease").textContent = "Held until " + at.toLocaleTimeString([], {hour: "2-digit", minute: "2-digit"});
+  }
+
+  function renderLabels(schema, chosen) {
+    const host = $("labels");
+    host.replaceChildren();
+    for (const group of schema.groups) {
+      const fieldset = document.createElement("fieldset");
+      fieldset.dataset.group = group.key;
+      const legend = document.createElement("legend");
+      legend.textContent = group.name + (group.required ? " (required)" : "");
+      fieldset.append(legend);
+      for (const label of group.labels) {
+        const input = document.createElement("input");
+        input.type = group.kind === "single" ? "radio" : "checkbox";
+        input.name = "group-" + group.key;
+        input.value = label.key;
+        input.id = "label-" + group.key + "-" + label.key;
+        input.checked = ((chosen || {})[group.key] || []).includes(label.key);
+        const text = document.createElement("label");
+        text.htmlFor = input.id;
+        text.textContent = label.name;
+        const row = document.createElement("div");
+        row.className = "choice";
+        row.append(input, text);
+        fieldset.append(row);
+      }
+      host.append(fieldset);
+    }
+  }
+
+  function chosenLabels() {
+    const labels = {};
+    for (const fieldset of $("labels").querySelectorAll("fieldset")) {
+      const keys = [...fieldset.querySelectorAll("input:checked")].map((i) => i.value);
+      if (keys.length) labels[fieldset.dataset.group] = keys;
+    }
+    return labels;
+  }
+
+  function renderReasons(presets) {
+    const host = $("reject-choices");
+    host.replaceChildren();
+    presets.concat(["Other"]).forEach((reason, index) => {
+      const input = document.createElement("input");
+      input.type = "radio";
+      input.name = "reject-reason";
+      input.id = "reject-reason-" + index;
+      input.value = reason;
+      const label = document.createElement("label");
+      label.htmlFor = input.id;
+      label.textContent = reason;
+      const row = document.createElement("div");
+      row.className = "choice block";
+      row.append(input, label);
+      host.append(row);
+    });
+  }
+
+  function renderCandidates(current) {
+    const list = $("candidate-list");
+    list.replaceChildren();
+    current.candidates.forEach((candidate, index) => {
+      const entry = document.createElement("li");
+      const text = document.createElement("span");
+      text.dir = "auto";
+      text.textContent = candidate.text || "(no text)";
+      const use = document.createElement("button");
+      use.type = "button";
+      use.textContent = "Use transcription " + (index + 1);
+      use.addEventListener("click", () => {
+        $("text").value = candidate.text;
+        renderLabels(current.label_schema, candidate.labels);
+        $("text").focus();
+      });
+      entry.append(text, " ", use);
+      list.append(entry);
+    });
+    const figures = current.agreement;
+    $("agreement-figures").textContent = figures
+      ? "Agreement " + Math.round(figures.score * 100) + " % (mean WER " + figures.wer + ", CER " + figures.cer +
+        "), below the project's " + Math.round(figures.threshold * 100) + " %."
+      : "";
+  }
+
+  function forgetAudio() {
+    audio.pause();
+    audio.removeAttribute("src");
+    if (loaded && loaded.url) URL.revokeObjectURL(loaded.url);
+    loaded = null;
+    audio.load();
+  }
+
+  // A fresh single-use token, then the bytes over fetch into a blob: no reusable address,
+  // and the blob lives exactly as long as the lease on this page.
+  async function fetchAudio(current) {
+    const t = await api("POST", current.audio_token_url);
+    if (t.status !== 201) return {message: detail(t, "This clip can no longer be played.")};
+    setLease(t.data.lease_expires_at);
+    let response;
+    try {
+      response = await fetch(current.audio_url, {credentials: "same-origin", cache: "no-store",
+                                                  headers: {"X-Audio-Token": t.data.token}});
+    } catch (err) {
+      return {message: "The audio could not be loaded. Check your connection."};
+    }
+    if (!response.ok) {
+      let message = "This clip can no longer be played.";
+      try { message = (await response.json()).detail || message; } catch (err) { /* not JSON */ }
+      return {message};
+    }
+    return {blob: await response.blob()};
+  }
+
+  function audioFor(current) {
+    if (loaded && loaded.id === current.id) return loaded.promise;
+    const entry = {id: current.id, url: null};
+    entry.promise = fetchAudio(current).then((result) => {
+      if (loaded !== entry) return null;
+      if (result.blob) {
+        entry.url = URL.createObjectURL(result.blob);
+        if (item === current) say("Clip ready. Listen, then decide.");
+      } else {
+        say(result.message);
+      }
+      return entry.url;
+    });
+    loaded = entry;
+    return entry.promise;
+  }
+
+  async function togglePlay() {
+    if (!item) return;
+    const current = item;
+    const url = await audioFor(current);
+    if (!url || current !== item) return;
+    if (audio.dataset.for !== current.id) {
+      audio.src = url;
+      audio.dataset.for = current.id;
+    }
+    if (audio.paused) await audio.play().catch(() => say("Press Play again to start the audio."));
+    else audio.pause();
+  }
+
+  function tick() {
+    const total = item ? item.clip.duration_ms / 1000 : 0;
+    $("clock").textContent = (audio.currentTime || 0).toFixed(1) + " / " + total.toFixed(1) + " s";
+    $("play").textContent = audio.paused ? "Play" : "Pause";
+  }
+
+  function present(current) {
+    item = current;
+    forgetAudio();
+    const adjudicate = current.kind === "adjudicate";
+    $("task-title").textContent = adjudicate ? "Decide the final text" : "Check this transcription";
+    $("candidates").hidden = !adjudicate;
+    $("original-block").hidden = adjudicate;
+    $("check-actions").hidden = adjudicate;
+    $("adjudicate-actions").hidden = !adjudicate;
+    $("reject-box").hidden = true;
+    $("form-error").textContent = "";
+    $("text-label").textContent = adjudicate ? "Final text" : "Text (edit to correct it before accepting)";
+    const start = adjudicate ? (current.candidates[0] || {text: "", labels: {}}) : current.transcription;
+    $("original").textContent = adjudicate ? "" : (current.transcription.text || "(no text)");
+    $("text").value = start.text;
+    renderLabels(current.label_schema, start.labels);
+    renderReasons(current.reject_reasons);
+    if (adjudicate) renderCandidates(current);
+    setLease(current.lease_expires_at);
+    show("task");
+    tick();
+    say("Loading the clip…");
+    audioFor(current);  // fetch now, while the checker reads the text
+    $("play").focus();
+  }
+
+  async function next() {
+    say("Loading the next review…");
+    const r = await api("POST", root.dataset.nextUrl);
+    if (r.status === 204) { item = null; forgetAudio(); show("empty"); say("Nothing to review."); return; }
+    if (r.status !== 201) { say(detail(r, "Could not get a review.")); return; }
+    present(r.data);
+  }
+
+  async function decide(path, body, message) {
+    if (!item) return;
+    const r = await api("POST", "/api/v1/reviews/" + item.id + "/" + path + "/", body);
+    if (!r.ok) {
+      const fields = (r.data && r.data.fields) ? " " + Object.values(r.data.fields).join(" ") : "";
+      $("form-error").textContent = detail(r, "That did not work.") + fields;
+      return;
+    }
+    item = null;
+    forgetAudio();
+    $("done-detail").textContent = message(r.data);
+    show("done");
+    say("Saved.");
+    $("done").querySelector(".next-button").focus();
+  }
+
+  $("play").addEventListener("click", togglePlay);
+  $("back").addEventListener("click", () => { audio.currentTime = Math.max(0, (audio.currentTime || 0) - 3); tick(); });
+  audio.addEventListener("timeupdate", tick);
+  audio.addEventListener("play", tick);
+  audio.addEventListener("pause", tick);
+  $("accept").addEventListener("click", () => decide("accept", {text: $("text").value, labels: chosenLabels()},
+    (data) => data.status === "edited" ? "Accepted with your corrections; the transcriber sees the changes."
+                                       : "Accepted as submitted."));
+  $("reject-open").addEventListener("click", () => {
+    $("reject-box").hidden = false;
+    const first = $("reject-choices").querySelector("input");
+    if (first) first.focus();
+  });
+  $("reject-cancel").addEventListener("click", () => { $("reject-box").hidden = true; });
+  $("reject").addEventListener("click", () => {
+    const chosen = $("reject-choices").querySelector("input:checked");
+    if (!chosen) { $("form-error").textContent = "Choose a reason."; return; }
+    decide("reject", {reason: chosen.value, detail: $("reject-detail").value},
+           () => "Sent back. The clip goes to a different transcriber, and yours reads your feedback.");
+  });
+  $("adjudicate").addEventListener("click", () => decide("adjudicate", {text: $("text").value, labels: chosenLabels()},
+    () => "The clip's final text is saved."));
+  for (const button of document.querySelectorAll(".next-button")) button.addEventListener("click", next);
+  $("task").addEventListener("submit", (event) => event.preventDefault());
+  next();
+})();
