@@ -19,6 +19,7 @@ from django.utils import timezone
 from guardian.models import UserObjectPermission
 
 from .audit import audit_record
+from .review import clip_final, project_label_alpha
 from .errors import InvalidInput
 from .models import Assignment, AuditEvent, Clip, Draft, Escalation, Revision, SubjectOptOut, Transcription
 
@@ -197,7 +198,7 @@ def transcripts_export(*, admin, project, out_dir: Path, include_personal_inform
     stamp = timezone.now().strftime("%Y%m%dT%H%M%SZ")
     data_path = out_dir / f"transcripts-{project.slug}-{stamp}.jsonl"
     clips = Clip.objects.filter(project=project, status=Clip.Status.DONE, withheld=False).order_by("ingested_at")
-    written, transcriptions, withheld, exported_ids = 0, 0, 0, []
+    written, transcriptions, withheld, exported_ids, undecided = 0, 0, 0, [], 0
     with data_path.open("w") as handle:
         for clip in clips.prefetch_related("transcriptions"):
             items = list(clip.transcriptions.all())
@@ -205,20 +206,31 @@ def transcripts_export(*, admin, project, out_dir: Path, include_personal_inform
             if personal and not include_personal_information:
                 withheld += 1
                 continue
+            standing = [t for t in items if t.review_status != "rejected"]
+            final = clip_final(clip, standing)
             handle.write(json.dumps({
                 "clip": str(clip.pk), "locale": clip.locale, "recorded_on": clip.recorded_on.isoformat(),
                 "duration_ms": clip.duration_ms,
-                "transcriptions": [{"text": t.text, "labels": t.labels, "reviewer": t.reviewer_id} for t in items],
+                # A transcription a checker rejected is not the project's data; "review" says how
+                # the others fared ("" when not sampled for review).
+                "transcriptions": [{"text": t.text, "labels": t.labels, "reviewer": t.reviewer_id,
+                                    "review": t.review_status} for t in standing],
+                # The kept text (single, reviewed, consensus or adjudicated; null while a checker
+                # must still decide) and, with several transcriptions, the agreement figures.
+                "final": final, "agreement": clip.agreement or None,
             }, sort_keys=True) + "\n")
+            undecided += final is None
             written += 1
-            transcriptions += len(items)
+            transcriptions += len(standing)
             exported_ids.append(str(clip.pk))
     manifest = {
         "exported_at": timezone.now().isoformat(), "by": admin.get_username(), "project": project.slug,
         "file": data_path.name, "sha256": hashlib.sha256(data_path.read_bytes()).hexdigest(), "clips": written,
         "transcriptions": transcriptions, "withheld_personal_information": withheld,
         "included_personal_information": include_personal_information, "audio": "never exported",
-        "clip_ids": exported_ids,
+        "clip_ids": exported_ids, "awaiting_decision": undecided,
+        # Krippendorff's alpha per label group over the project's multiply transcribed clips.
+        "label_alpha": project_label_alpha(project=project),
     }
     manifest_path = out_dir / f"manifest-{project.slug}-{stamp}.json"
     try:
