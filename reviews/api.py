@@ -7,11 +7,9 @@ from django.core.exceptions import RequestDataTooBig, SuspiciousOperation
 from django.middleware.csrf import get_token
 from django.db import DatabaseError, InterfaceError, OperationalError
 from django.http import Http404, HttpResponse
-from django.utils import timezone
 from rest_framework import exceptions, parsers, serializers, status
 from rest_framework.response import Response
 from rest_framework.views import APIView
-from rest_framework.views import exception_handler as drf_exception_handler
 
 from django.contrib.auth import authenticate, login, logout
 from django.db import transaction
@@ -19,7 +17,7 @@ from django.utils.decorators import method_decorator
 
 from . import ingest, lifecycle, mfa, permissions, services
 from .audit import actor_role, audit_denied
-from .errors import DomainError, QuotaExceeded
+from .errors import AudioGone, DomainError, json_error
 from .ingest import IngestSerializer
 from .permissions import IsIngestService, IsReviewer
 from .views import locked_out
@@ -27,56 +25,42 @@ from .views import locked_out
 logger = logging.getLogger(__name__)
 
 
-DATABASE_UNAVAILABLE = {"code": "database_unavailable",
-                        "detail": "The service is briefly unavailable. Your saved work is safe; try again shortly."}
-SERVER_ERROR = {"code": "server_error", "detail": "Something went wrong on our side."}
-
-
 def exception_handler(exc, context):
-    """Answer every API error as JSON ``{code, detail}``; audit every denial."""
+    """Answer every API error as JSON ``{code, detail}`` (errors.json_error); audit every denial."""
     request = context.get("request")
     user = getattr(request, "user", None) if request is not None else None
     if isinstance(exc, DomainError):
         if exc.denied:
             audit_denied(actor=user, **exc.denied)
-        body = {"code": exc.code, "detail": exc.detail}
-        if exc.fields:
-            body["fields"] = exc.fields
-        headers = {}
-        if isinstance(exc, QuotaExceeded):
-            body["resets_at"] = exc.resets_at.isoformat() if exc.resets_at else None
-            if exc.resets_at:
-                headers["Retry-After"] = str(max(1, int((exc.resets_at - timezone.now()).total_seconds())))
-        return Response(body, status=exc.status, headers=headers)
+        return exc.response()
     if isinstance(exc, (exceptions.NotAuthenticated, exceptions.AuthenticationFailed, exceptions.PermissionDenied)):
         view = context.get("view")
         audit_denied(actor=user, attempted=getattr(view, "audit_action", "api"), reason=type(exc).__name__)
         if isinstance(exc, exceptions.PermissionDenied) and "CSRF" in str(exc.detail):
-            return Response({"code": "csrf_failed", "detail": "Reload the page and try again."}, status=403)
+            return json_error("csrf_failed")
         if isinstance(exc, exceptions.PermissionDenied):
             # Not a role for this endpoint: answer as if it did not exist.
-            return Response({"code": "not_found", "detail": "Not found."}, status=status.HTTP_404_NOT_FOUND)
+            return json_error("not_found")
     if isinstance(exc, Http404):
-        exc = exceptions.NotFound()
+        return json_error("not_found")
     if isinstance(exc, RequestDataTooBig):
-        return Response({"code": "request_too_large", "detail": "The request body is too large."}, status=413)
+        return json_error("request_too_large")
     if isinstance(exc, SuspiciousOperation):  # e.g. more form fields or files than Django parses
-        return Response({"code": "bad_request", "detail": "The request could not be understood."}, status=400)
+        return json_error("bad_request")
     if isinstance(exc, (OperationalError, InterfaceError)):
         logger.warning("database unavailable: %s", type(exc).__name__)
-        return Response(DATABASE_UNAVAILABLE, status=503, headers={"Retry-After": "5"})
-    response = drf_exception_handler(exc, context)
-    if response is None:
-        logger.error("unhandled API error: %s", type(exc).__name__, exc_info=not isinstance(exc, DatabaseError))
-        return Response(SERVER_ERROR, status=500)
-    detail = response.data.get("detail") if isinstance(response.data, dict) else None
-    code = getattr(detail, "code", None) or getattr(exc, "default_code", "error")
-    if detail is None:
-        body = {"code": "invalid", "detail": "The request is not valid.", "fields": response.data}
-    else:
-        body = {"code": str(code), "detail": str(detail)}
-    response.data = body
-    return response
+        return json_error("database_unavailable", retry_after=5)
+    if isinstance(exc, exceptions.ValidationError):
+        return json_error("invalid", fields=exc.detail if isinstance(exc.detail, dict) else {"non_field": exc.detail})
+    if isinstance(exc, exceptions.APIException):
+        wait = getattr(exc, "wait", None)
+        response = json_error(str(exc.default_code), detail=str(exc.detail), status=exc.status_code,
+                              retry_after=int(wait) if wait else None)
+        if getattr(exc, "auth_header", None):
+            response["WWW-Authenticate"] = exc.auth_header
+        return response
+    logger.error("unhandled API error: %s", type(exc).__name__, exc_info=not isinstance(exc, DatabaseError))
+    return json_error("server_error")
 
 
 def audio_response(clip) -> HttpResponse:
@@ -94,8 +78,7 @@ def audio_response(clip) -> HttpResponse:
             with clip.audio.open("rb") as handle:
                 response = HttpResponse(handle.read(), content_type="audio/mpeg")
         except (FileNotFoundError, ValueError) as exc:  # purged by retention, or lost from storage
-            raise DomainError("This clip's audio is no longer available.", code="audio_unavailable",
-                              status=410) from exc
+            raise AudioGone() from exc
     response["Content-Disposition"] = "inline"
     response["Cache-Control"] = "no-store, private"
     response["Pragma"] = "no-cache"
@@ -166,12 +149,11 @@ class LoginView(APIView):
         if getattr(request._request, "axes_locked_out", False):
             return locked_out(request._request)
         if user is None:
-            return Response({"code": "invalid_credentials", "detail": "Wrong username or password."}, status=401)
+            return json_error("invalid_credentials")
         login(request._request, user)
         if permissions.mfa_required(user) and not mfa.mfa_verify(request=request._request, token=data["otp_token"]):
             request._request.session.flush()  # this session only; the user's others stay
-            return Response({"code": "mfa_invalid", "detail": "A valid authenticator code is required."},
-                            status=401)
+            return json_error("mfa_invalid")
         # Scripts send this back as X-CSRFToken on unsafe methods, like the pages do.
         return Response({"username": user.get_username(), "role": actor_role(user),
                          "csrf_token": get_token(request._request)})

@@ -8,11 +8,10 @@ from urllib.parse import quote
 
 from django.conf import settings
 from django.contrib.auth import logout
-from django.http import JsonResponse
 from django.shortcuts import redirect, render
 
 from . import audit, permissions
-from .errors import DomainError, NotFoundDenied
+from .errors import DomainError, NotFoundDenied, json_error
 
 _REQUEST_ID = re.compile(r"^[A-Za-z0-9._-]{1,64}$")
 
@@ -120,8 +119,7 @@ class MFARequiredMiddleware:
             if request.path.startswith("/api/"):
                 audit.audit_denied(actor=user, attempted="api", object_type="page", object_id=request.path[:64],
                                    reason="mfa_required")
-                return JsonResponse({"code": "mfa_required", "detail": "Confirm your sign-in with your "
-                                     "authenticator code first."}, status=403)
+                return json_error("mfa_required")
             return redirect(f"/accounts/mfa/?next={quote(request.get_full_path())}")
         return self.get_response(request)
 

@@ -22,7 +22,7 @@ from django.utils.dateparse import parse_date, parse_datetime
 
 from . import permissions, quotas
 from .audit import audit_record
-from .errors import DomainError, InvalidInput, NotFoundDenied
+from .errors import AudioGone, DomainError, InvalidInput, NotFoundDenied
 from .models import AuditEvent, AuditVerification, Clip, Escalation
 
 PAGE_SIZE = 50
@@ -415,7 +415,7 @@ def escalation_audio_open(*, supervisor, escalation_id, token: str, session_key:
                                  reason=refused, clip_id=escalation.clip_id)
         _require_holder(escalation, supervisor=supervisor, attempted="audio.play")
         if escalation.clip.status == Clip.Status.PURGED or not escalation.clip.audio:
-            raise DomainError("The audio of this clip has been deleted.", code="audio_gone", status=410)
+            raise AudioGone()
         quotas.escalation_play_take(supervisor=supervisor, escalation=escalation)
         audit_record(actor=supervisor, action="audio.play", object_type="escalation", object_id=escalation.pk,
                      clip_id=escalation.clip_id)

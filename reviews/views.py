@@ -18,7 +18,7 @@ from django.views.decorators.http import require_http_methods
 
 from . import mfa, permissions
 from .audit import audit_denied
-from .errors import NotFoundDenied
+from .errors import NotFoundDenied, json_error
 
 
 def favicon(request):
@@ -79,11 +79,11 @@ def locked_out(request, original_response=None, credentials=None):
     """Answer a locked-out sign-in: JSON for the API, a page for people."""
     minutes = int(settings.AXES_COOLOFF_TIME.total_seconds() // 60)
     detail = f"Too many failed sign-ins. Try again in {minutes} minutes."
+    retry_after = int(settings.AXES_COOLOFF_TIME.total_seconds())
     if request.path.startswith("/api/"):
-        response = JsonResponse({"code": "locked_out", "detail": detail}, status=429)
-    else:
-        response = render(request, "registration/locked_out.html", {"detail": detail}, status=429)
-    response["Retry-After"] = str(int(settings.AXES_COOLOFF_TIME.total_seconds()))
+        return json_error("locked_out", detail=detail, retry_after=retry_after)
+    response = render(request, "registration/locked_out.html", {"detail": detail}, status=429)
+    response["Retry-After"] = str(retry_after)
     return response
 
 
@@ -105,16 +105,14 @@ def not_found(request, exception=None):
         collection = parts[3] if len(parts) > 3 and parts[2] == "v1" else ""
         audit_denied(actor=getattr(request, "user", None), attempted="api",
                      object_type=API_OBJECT_TYPES.get(collection, "api"), reason="no_such_endpoint")
-        return JsonResponse({"code": "not_found", "detail": "Not found."}, status=404)
+        return json_error("not_found")
     return render(request, "404.html", status=404)
 
 
 def bad_request(request, exception=None):
     too_big = isinstance(exception, RequestDataTooBig)
     if _is_api(request):
-        if too_big:
-            return JsonResponse({"code": "request_too_large", "detail": "The request body is too large."}, status=413)
-        return JsonResponse({"code": "bad_request", "detail": "The request could not be understood."}, status=400)
+        return json_error("request_too_large" if too_big else "bad_request")
     return render(request, "error.html", {"error": {"detail": "The request could not be understood."}},
                   status=413 if too_big else 400)
 
@@ -123,17 +121,14 @@ def server_error(request):
     """Answer an unhandled error without details; a database outage is a 503, not a 500."""
     exception = sys.exc_info()[1]
     unavailable = isinstance(exception, (OperationalError, InterfaceError))
-    status = 503 if unavailable else 500
     if _is_api(request):
-        from .api import DATABASE_UNAVAILABLE, SERVER_ERROR
-
-        response = JsonResponse(DATABASE_UNAVAILABLE if unavailable else SERVER_ERROR, status=status)
-    else:
-        response = render(request, "500.html", status=status) if not unavailable else HttpResponse(
-            "<!doctype html><title>Briefly unavailable</title><h1>Briefly unavailable</h1>"
-            "<p>Your saved work is safe. Please try again in a moment.</p>", status=503)
-    if unavailable:
-        response["Retry-After"] = "5"
+        return json_error("database_unavailable", retry_after=5) if unavailable else json_error("server_error")
+    if not unavailable:
+        return render(request, "500.html", status=500)
+    # No template: rendering one may need the database that is down.
+    response = HttpResponse("<!doctype html><title>Briefly unavailable</title><h1>Briefly unavailable</h1>"
+                            "<p>Your saved work is safe. Please try again in a moment.</p>", status=503)
+    response["Retry-After"] = "5"
     return response
 
 
