@@ -310,7 +310,11 @@ FILE_UPLOAD_MAX_MEMORY_SIZE = INGEST_MAX_BYTES + 1024 * 1024
 DATA_UPLOAD_MAX_MEMORY_SIZE = 2 * 1024 * 1024
 FFMPEG_BINARY = env("FFMPEG_BINARY", "ffmpeg")
 FFPROBE_BINARY = env("FFPROBE_BINARY", "ffprobe")
+# Time limit for the whole audio work of one upload (probe, decode, disguise, encode) in its
+# worker process, which is killed when it runs over (the name predates PyAV doing the work).
 FFMPEG_TIMEOUT_SECONDS = env_float("FFMPEG_TIMEOUT_SECONDS", 30.0)
+# Audio worker processes of `manage.py ingest_clips` (one per core unless told otherwise).
+INGEST_WORKERS = env_int("INGEST_WORKERS", os.cpu_count() or 1)
 # Pitch factors drawn per clip: never inside the "almost no change" band.
 DISGUISE_PITCH_RANGE = (env_float("DISGUISE_PITCH_MIN", 0.78), env_float("DISGUISE_PITCH_MAX", 1.28))
 DISGUISE_PITCH_DEAD_BAND = env_float("DISGUISE_PITCH_DEAD_BAND", 0.08)

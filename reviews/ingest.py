@@ -7,7 +7,7 @@ throw: every input, however malformed, ends as a field error, a refusal or a cli
 
 import random
 import uuid
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from datetime import datetime, timedelta
 from datetime import timezone as dt_timezone
 
@@ -21,7 +21,7 @@ from rest_framework.settings import ISO_8601
 from rest_framework.utils import html
 
 from . import lifecycle
-from .audio import AudioRejected, clip_audio_process
+from .audio import AudioRejected, ProcessedAudio, clip_audio_process
 from .audit import audit_record
 from .errors import IngestRefused, InvalidInput
 from .models import AuditEvent, Clip, Project
@@ -195,13 +195,15 @@ def _refuse(*, actor, code: str, **details) -> None:
                  details={"code": code, **details})
 
 
-def clip_ingest(*, actor, data: Mapping) -> Clip | None:
+def clip_ingest(*, actor, data: Mapping,
+                audio_process: Callable[..., ProcessedAudio] = clip_audio_process) -> Clip | None:
     """De-identify, disguise and store one clip; nothing is stored if anything is wrong.
 
     ``data`` is what IngestSerializer reads: the request's multipart QueryDict, or a dict
     with the audio as bytes. Returns None when the clip was not sampled for review: it is
     refused, not kept unreviewed, because a recording nobody may review has no reason to
-    exist here.
+    exist here. ``audio_process`` lets ``ingest_clips`` hand in audio it processed ahead,
+    in parallel, while the checks, the storage and the database stay here.
     """
     try:
         submission = ingest_validate(data)
@@ -218,7 +220,7 @@ def clip_ingest(*, actor, data: Mapping) -> Clip | None:
         _refuse(actor=actor, code="not_sampled", project=project.slug)
         return None
     try:
-        processed = clip_audio_process(submission["audio"], preset=project.disguise_preset or None)
+        processed = audio_process(submission["audio"], preset=project.disguise_preset or None)
     except AudioRejected as exc:
         _refuse(actor=actor, code=exc.code)
         raise IngestRefused(exc.detail, code=exc.code, status=AUDIO_STATUS.get(exc.code, 422)) from exc

@@ -1,8 +1,12 @@
 """reviews/audio.py: validation, disguise and encoding on real ffmpeg."""
 
 import io
+import os
 import random
+import signal
 import subprocess
+import threading
+import time
 
 import pytest
 from pydub import AudioSegment
@@ -102,6 +106,90 @@ def test_ffmpeg_has_a_time_limit(settings):
     with pytest.raises(audio.AudioRejected) as refused:
         audio.clip_audio_process(speech_bytes())
     assert refused.value.code == "audio_timeout"
+
+
+# --- The worker process: time limit, crashes, settings --------------------------------------
+
+def this_threads_worker() -> "audio._AudioWorker | None":
+    return audio._workers.get(threading.get_ident())
+
+
+def test_a_hanging_decode_is_killed_at_the_time_limit_and_the_next_clip_gets_a_new_worker(settings, monkeypatch):
+    # In-process decoding cannot be interrupted: the limit must hold even when the work never returns.
+    audio.audio_workers_stop()
+    monkeypatch.setattr(audio, "_clip_audio_work", lambda *args: time.sleep(120))
+    settings.FFMPEG_TIMEOUT_SECONDS = 1.0
+    started = time.monotonic()
+    with pytest.raises(audio.AudioRejected) as refused:
+        audio.clip_audio_process(speech_bytes())
+    assert refused.value.code == "audio_timeout"
+    assert time.monotonic() - started < 10
+    assert this_threads_worker() is None  # killed and reaped, not kept
+    monkeypatch.undo()
+    assert audio.clip_audio_process(speech_bytes()).duration_ms > 500
+
+
+def test_a_worker_that_dies_on_an_upload_refuses_it_and_the_next_clip_gets_a_new_one(monkeypatch):
+    audio.audio_workers_stop()
+    monkeypatch.setattr(audio, "_clip_audio_work", lambda *args: os.kill(os.getpid(), signal.SIGKILL))
+    with pytest.raises(audio.AudioRejected) as refused:
+        audio.clip_audio_process(speech_bytes())
+    assert refused.value.code == "corrupt_audio"
+    assert this_threads_worker() is None
+    monkeypatch.undo()
+    assert audio.clip_audio_process(speech_bytes()).duration_ms > 500
+
+
+def test_the_worker_is_kept_between_clips_and_stopped_on_request():
+    audio.clip_audio_process(speech_bytes())
+    worker = this_threads_worker()
+    audio.clip_audio_process(speech_bytes())
+    assert this_threads_worker() is worker
+    audio.audio_workers_stop()
+    assert this_threads_worker() is None
+    with pytest.raises(ChildProcessError):
+        os.waitpid(worker.pid, os.WNOHANG)  # reaped: no zombie left behind
+
+
+def test_a_settings_change_reaches_a_running_worker(settings):
+    audio.clip_audio_process(speech_bytes())  # a worker started under the old settings
+    settings.INGEST_MAX_SECONDS = 0.5
+    with pytest.raises(audio.AudioRejected) as refused:
+        audio.clip_audio_process(speech_bytes())
+    assert refused.value.code == "audio_too_long"
+
+
+def test_a_bug_in_the_worker_is_an_error_not_a_refusal(monkeypatch):
+    audio.audio_workers_stop()
+    monkeypatch.setattr(audio, "_clip_audio_work", lambda *args: 1 / 0)
+    with pytest.raises(audio.AudioWorkFailed, match="ZeroDivisionError"):
+        audio.clip_audio_process(speech_bytes())
+    monkeypatch.undo()
+    audio.audio_workers_stop()
+
+
+def test_the_mp3_is_constant_bitrate_16_khz_mono_without_tags_or_xing():
+    result = audio.clip_audio_process(speech_bytes())
+    [stream] = probe_streams(result.data)
+    assert (stream["codec_name"], stream["sample_rate"], stream["channels"]) == ("mp3", "16000", 1)
+    assert stream["bit_rate"] == "48000"
+    first_frame = result.data[:200]
+    assert not result.data.startswith(b"ID3") and b"Xing" not in first_frame and b"Info" not in first_frame
+    # Nothing before the first frame, and every frame of the same 216 bytes (48 kbit/s at 16 kHz,
+    # MPEG-2 layer III) with the same header: constant bitrate.
+    assert result.data[:3] == b"\xff\xf3\x68" and len(result.data) % 216 == 0
+    assert {result.data[i:i + 3] for i in range(0, len(result.data), 216)} == {b"\xff\xf3\x68"}
+
+
+def test_the_mp3_is_the_file_ffmpeg_writes_with_the_same_options():
+    segment = AudioSegment.from_file(io.BytesIO(speech_bytes())).set_frame_rate(16000).set_channels(1)
+    theirs = ffmpeg_bytes(["-f", "s16le", "-ar", "16000", "-ac", "1", "-i", "pipe:0", "-map_metadata", "-1",
+                           "-fflags", "+bitexact", "-flags:a", "+bitexact", "-c:a", "libmp3lame", "-b:a", "48k",
+                           "-id3v2_version", "0", "-write_id3v1", "0", "-write_xing", "0", "-f", "mp3", "pipe:1"],
+                          segment.raw_data)
+    if b"LAME3.100" not in theirs:
+        pytest.skip("the system ffmpeg has another LAME than the PyAV wheel")
+    assert audio.audio_encode(segment) == theirs
 
 
 # --- Audio only: a container with any video stream is refused ----------------------------

@@ -2,6 +2,7 @@
 
 import csv
 import io
+import re
 import shutil
 
 import pytest
@@ -79,6 +80,25 @@ def test_folder_ingest_uses_the_options(project, ingest_user, tmp_path):
                  "--recorded-at", "2026-11-01T10:00:00Z")
     assert "Summary: 2 ingested, 0 refused (none)." in output
     assert Clip.objects.filter(locale="en-US").count() == 2
+
+
+def test_parallel_ingest_keeps_file_order_and_reports_clips_per_second(project, ingest_user, tmp_path):
+    names = ["clip01.flac", "clip02.flac", "clip03.ogg", "clip04.flac", "clip05.flac"]
+    for name in names:
+        shutil.copy(FIXTURE_CLIPS / name, tmp_path / name)
+    (tmp_path / "clip06.wav").write_bytes(b"RIFF-not-really")
+    output = run("ingest_clips", str(tmp_path), "--project", "demo", "--account-id", "ACCT-9",
+                 "--recorded-at", "2026-11-01T10:00:00Z", "--workers", "2")
+    lines = output.splitlines()
+    assert [line.split(":")[0] for line in lines[:6]] == [f"[{n}/6] {name}" for n, name in
+                                                          enumerate([*names, "clip06.wav"], start=1)]
+    assert lines[5] == "[6/6] clip06.wav: refused (not_audio)"
+    assert re.fullmatch(r"Summary: 5 ingested, 1 refused \(not_audio: 1\)\. \d+\.\d clips/s "
+                        r"\(6 files in \d+\.\d s, 2 audio workers\)\.", lines[6])
+    # Stored in file order by the main thread: the audit trail reads like the output.
+    audited = AuditEvent.objects.filter(action="clip.ingest", outcome="allowed").order_by("id")
+    durations = {clip.pk: f"{clip.duration_ms / 1000:.1f} s" for clip in Clip.objects.all()}
+    assert [f"ingested ({durations[e.clip_id]})" for e in audited] == [line.split(": ", 1)[1] for line in lines[:5]]
 
 
 def test_folder_without_manifest_or_options_is_an_error(project, ingest_user, tmp_path):
