@@ -339,6 +339,8 @@ LEASE_SWEEP_BATCH = 200
 # "next" sweeps overdue leases at most this often per process (expire_leases, from cron,
 # sweeps too): a clip whose lease ran out returns to the queue within this many seconds.
 LEASE_SWEEP_INTERVAL_SECONDS = env_int("LEASE_SWEEP_INTERVAL_SECONDS", 15)
+# How long "next" keeps looking while every eligible clip is locked by leases in flight.
+LEASE_WAIT_SECONDS = env_float("LEASE_WAIT_SECONDS", 2.0)
 # How long a session trusts the roles and second-factor need it remembers; a role change or
 # deactivation ends the user's sessions at once whatever this says.
 ACCESS_RECHECK_SECONDS = env_int("ACCESS_RECHECK_SECONDS", 60)

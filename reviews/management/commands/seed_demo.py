@@ -11,7 +11,8 @@ from django.db import transaction
 from django_otp.plugins.otp_totp.models import TOTPDevice
 
 from reviews import permissions
-from reviews.models import Clip, Label, LabelGroup, LabelSchema, Project, ServiceToken
+from reviews.models import Clip, LabelGroup, LabelSchema, Project, ServiceToken
+from reviews.services import label_schema_create
 
 DEMO_CLIPS = Path(__file__).resolve().parents[2] / "fixtures" / "demo_clips"
 # (username, role, env var, demo default). Defaults are for the local demo only.
@@ -91,11 +92,5 @@ class Command(BaseCommand):
         return users
 
     def _schema(self) -> LabelSchema:
-        schema, created = LabelSchema.objects.get_or_create(name="Assistant requests")
-        if created:
-            for position, (key, name, kind, required, labels) in enumerate(DEMO_SCHEMA):
-                group = LabelGroup.objects.create(schema=schema, key=key, name=name, kind=kind, required=required,
-                                                  position=position)
-                for label_position, (label_key, label_name) in enumerate(labels):
-                    Label.objects.create(group=group, key=label_key, name=label_name, position=label_position)
-        return schema
+        schema = LabelSchema.objects.filter(name="Assistant requests").first()
+        return schema or label_schema_create(name="Assistant requests", groups=DEMO_SCHEMA)
