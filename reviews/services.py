@@ -142,8 +142,13 @@ def lease_sweep(*, now=None) -> int:
             .filter(status=Assignment.Status.LIVE, lease_expires_at__lte=now)
             .order_by("lease_expires_at")[: settings.LEASE_SWEEP_BATCH]
         )
-        for assignment in overdue:
+        expired = list(overdue)
+        for assignment in expired:
             _assignment_end(assignment, Assignment.Status.EXPIRED, now)
+        # The trail's append lock is taken last, after every clip row this sweep updates: a
+        # sweep that held it while waiting for a clip locked by a lease in flight (which waits
+        # for the same lock to audit its lease) would deadlock with it.
+        for assignment in expired:
             audit_record(actor=None, actor_name="system", action="assignment.expire", object_type="assignment",
                          object_id=assignment.pk, clip_id=assignment.clip_id,
                          details={"reviewer_id": assignment.reviewer_id})
