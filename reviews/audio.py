@@ -522,6 +522,16 @@ def audio_workers_stop() -> None:
         worker.stop()
 
 
+def _workers_of_ended_threads_stop() -> None:
+    # A server that starts a thread per request (runserver) would otherwise leave one idle
+    # worker behind per request; checked only when a worker starts, so it costs nothing per clip.
+    alive = {thread.ident for thread in threading.enumerate()}
+    with _workers_lock:
+        ended = [_workers.pop(ident) for ident in list(_workers) if ident not in alive]
+    for worker in ended:
+        worker.stop()
+
+
 def _in_worker(data: bytes, chosen: disguise.Preset, rng: random.Random | None) -> ProcessedAudio:
     """Process an upload in this thread's worker process, killing it at the time limit.
 
@@ -537,7 +547,9 @@ def _in_worker(data: bytes, chosen: disguise.Preset, rng: random.Random | None) 
     if worker is not None and not worker.current(chosen):
         worker.stop()
         worker = None
-    worker = worker or _AudioWorker.start()
+    if worker is None:
+        _workers_of_ended_threads_stop()
+        worker = _AudioWorker.start()
     try:
         answer = worker.run(data, chosen, rng, deadline)
     except TimeoutError as exc:

@@ -259,3 +259,17 @@ def test_the_same_sound_without_a_picture_is_accepted():
     aac = ffmpeg_bytes(["-i", "pipe:0", "-c:a", "aac", "-f", "adts", "pipe:1"], speech_bytes())
     assert audio.audio_probe(aac)["codec"] == "aac"
     assert audio.clip_audio_process(aac).duration_ms > 500
+
+
+def test_a_thread_that_ended_leaves_no_worker_behind():
+    thread = threading.Thread(target=lambda: audio.clip_audio_process(speech_bytes()))
+    thread.start()
+    thread.join()
+    left = audio._workers[thread.ident]
+    mine = audio._workers.pop(threading.get_ident(), None)
+    if mine is not None:
+        mine.stop()
+    audio.clip_audio_process(speech_bytes())  # a worker starts for this thread: ended threads' go
+    assert thread.ident not in audio._workers
+    with pytest.raises(ChildProcessError):
+        os.waitpid(left.pid, os.WNOHANG)

@@ -75,7 +75,8 @@ class Command(BaseCommand):
         elapsed = max(time.monotonic() - started, 1e-6)
         reasons = ", ".join(f"{code}: {count}" for code, count in sorted(refused.items())) or "none"
         self.stdout.write(f"Summary: {ingested} ingested, {sum(refused.values())} refused ({reasons}). "
-                          f"{total / elapsed:.1f} clips/s ({total} files in {elapsed:.1f} s, {workers} audio workers).")
+                          f"{total / elapsed:.1f} clips/s ({total} files in {elapsed:.1f} s, "
+                          f"{workers} audio worker{'s' if workers != 1 else ''}).")
 
     def _audio_start(self, pool: ThreadPoolExecutor, presets: dict, path: Path, fields: dict):
         """Read a file and start its audio work; return (bytes or the read error, preset, future)."""
