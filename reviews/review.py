@@ -6,6 +6,7 @@ quota, does the work and audits it in one transaction, as in ``services``.
 
 import difflib
 import secrets
+import time
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
@@ -142,11 +143,16 @@ def review_lease_sweep(*, now=None) -> int:
 
 
 def _first_free(candidates):
-    """Lock the first candidate no other checker holds; wait when all are held (they may come back)."""
-    item = candidates.select_for_update(skip_locked=True, of=("self",)).first()
-    if item is None and candidates.exists():
-        item = candidates.select_for_update(of=("self",)).first()
-    return item
+    """Lock the first candidate no other checker holds. While every candidate is held by a lease
+    in flight, look again after a few milliseconds (up to LEASE_WAIT_SECONDS) instead of calling
+    the queue empty; never wait on a row lock (see services._lease_candidate_pick: waiting
+    deadlocked racing reviewers)."""
+    deadline = time.monotonic() + settings.LEASE_WAIT_SECONDS
+    while True:
+        item = candidates.select_for_update(skip_locked=True, of=("self",)).first()
+        if item is not None or time.monotonic() >= deadline or not candidates.exists():
+            return item
+        time.sleep(0.005 + secrets.randbelow(15) / 1000)  # jitter, so racing checkers do not step in time
 
 
 def review_next(*, checker, another: bool = False) -> Review | None:

@@ -280,3 +280,107 @@ def _annotate():
 
 
 _annotate()
+
+
+# --- Checkers and feedback (issue 11, parts 2 and 3) -----------------------------------
+
+class CandidateSerializer(serializers.Serializer):
+    text = serializers.CharField(allow_blank=True)
+    labels = LABELS_FIELD
+
+
+class PairFiguresSerializer(serializers.Serializer):
+    a = serializers.IntegerField()
+    b = serializers.IntegerField()
+    wer = serializers.FloatField()
+    cer = serializers.FloatField()
+
+
+class AgreementSerializer(serializers.Serializer):
+    normalisation = serializers.CharField()
+    transcriptions = serializers.IntegerField()
+    wer = serializers.FloatField(help_text="Mean pairwise word error rate, after normalisation.")
+    cer = serializers.FloatField(help_text="Mean pairwise character error rate, after normalisation.")
+    pairs = PairFiguresSerializer(many=True)
+    labels = serializers.DictField(child=serializers.FloatField(), help_text="Share of agreeing pairs per group.")
+    score = serializers.FloatField(help_text="1 - mean WER, at least 0.")
+    threshold = serializers.FloatField()
+    labels_without_majority = serializers.ListField(child=serializers.CharField())
+    decision = serializers.ChoiceField(choices=["consensus", "adjudication"])
+    consensus_index = serializers.IntegerField(allow_null=True)
+    consensus_labels = LABELS_FIELD
+
+
+class ReviewSerializer(serializers.Serializer):
+    id = serializers.UUIDField()
+    kind = serializers.ChoiceField(choices=["check", "adjudicate"])
+    status = serializers.CharField()
+    clip = ClipSerializer()
+    label_schema = LabelSchemaSerializer()
+    lease_expires_at = serializers.DateTimeField()
+    audio_token_url = serializers.CharField()
+    audio_url = serializers.CharField()
+    transcription = CandidateSerializer(allow_null=True, help_text="The submission to check (never its author).")
+    candidates = CandidateSerializer(many=True, help_text="To adjudicate: the transcriptions that stand.")
+    agreement = AgreementSerializer(allow_null=True)
+    reject_reasons = serializers.ListField(child=serializers.CharField(),
+                                           help_text="The project's preset reasons; \"Other\" needs a detail.")
+
+
+class DecisionSerializer(serializers.Serializer):
+    id = serializers.UUIDField()
+    kind = serializers.ChoiceField(choices=["check", "adjudicate"])
+    status = serializers.ChoiceField(choices=["accepted", "edited", "rejected", "adjudicated"])
+    decided_at = serializers.DateTimeField(allow_null=True)
+
+
+class FeedbackItemSerializer(serializers.Serializer):
+    id = serializers.UUIDField()
+    status = serializers.ChoiceField(choices=["accepted", "edited", "rejected"])
+    decided_at = serializers.DateTimeField(allow_null=True)
+    submitted_at = serializers.DateTimeField(allow_null=True)
+    reason = serializers.CharField(allow_blank=True)
+    detail = serializers.CharField(allow_blank=True)
+    text = serializers.CharField(allow_blank=True, help_text="What I submitted.")
+    edited_text = serializers.CharField(allow_blank=True)
+    diff = serializers.ListField(child=serializers.ListField(child=serializers.CharField()),
+                                 help_text="[[\"equal\"|\"delete\"|\"insert\", words], ...]")
+
+
+class FeedbackListSerializer(serializers.Serializer):
+    results = FeedbackItemSerializer(many=True)
+
+
+def _annotate_reviews():
+    from . import api_review
+
+    extend_schema_view(post=extend_schema(
+        summary="Lease the next review (adjudications first), or get the live one again",
+        request=api_review.ReviewNextSerializer, responses={201: ReviewSerializer, 204: None,
+                                                            **errors(400, 429, *COMMON)},
+        auth=SESSION))(api_review.ReviewNextView)
+    extend_schema_view(get=extend_schema(summary="One of my reviews", responses={
+        200: ReviewSerializer, **errors(*COMMON)}, auth=SESSION))(api_review.ReviewDetailView)
+    extend_schema_view(post=extend_schema(summary="A fresh one-play audio token for the clip under review",
+                                          request=None, responses={201: AudioTokenSerializer,
+                                                                   **errors(409, 429, *COMMON)},
+                                          auth=SESSION))(api_review.ReviewAudioTokenView)
+    extend_schema_view(get=extend_schema(summary="The audio of the clip under review",
+                                         parameters=[AUDIO_TOKEN_HEADER],
+                                         responses={200: AUDIO, **errors(410, 429, *COMMON)},
+                                         auth=SESSION))(api_review.ReviewAudioView)
+    for view, body, summary in (
+            (api_review.ReviewAcceptView, api_review.AcceptSerializer,
+             "Accept, or correct and accept (the diff is kept for the transcriber)"),
+            (api_review.ReviewRejectView, api_review.RejectSerializer,
+             "Reject with a preset reason and feedback; the clip goes to a different transcriber"),
+            (api_review.ReviewAdjudicateView, api_review.AdjudicateSerializer,
+             "Write the final text of a clip whose transcriptions disagree")):
+        extend_schema_view(post=extend_schema(summary=summary, request=body, responses={
+            200: DecisionSerializer, **errors(400, 409, *COMMON)}, auth=SESSION))(view)
+    extend_schema_view(get=extend_schema(summary="Checkers' feedback on my transcriptions (text, never audio)",
+                                         responses={200: FeedbackListSerializer, **errors(*COMMON)},
+                                         auth=SESSION))(api_review.FeedbackView)
+
+
+_annotate_reviews()

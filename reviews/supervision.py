@@ -42,6 +42,8 @@ KNOWN_ACTIONS = (
     "draft.save", "escalation.close", "escalation.take", "quota.change", "retention.apply", "role.change",
     "subject.access_report", "subject.erase", "subject.opt_in", "subject.opt_out", "subject.rekey",
     "transcription.submit", "transcripts.export",
+    # Issue 11, parts 2 and 3: the checkers' second pass.
+    "review.accept", "review.adjudicate", "review.expire", "review.lease", "review.reject",
 )
 _ACTION = re.compile(r"^[a-z_.]{1,40}$")
 _EPOCH = datetime(1970, 1, 1, tzinfo=dt_timezone.utc)

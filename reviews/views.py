@@ -32,6 +32,8 @@ def home(request):
         return redirect("workspace")
     if permissions.user_in_group(request.user, permissions.SUPERVISOR):
         return redirect("console-home")
+    if permissions.user_in_group(request.user, permissions.CHECKER):
+        return redirect("review")
     if request.user.is_staff:
         return redirect("admin:index")
     return render(request, "reviews/home.html")
@@ -94,7 +96,8 @@ def _is_api(request) -> bool:
 # The collections under /api/v1/ whose unmatched paths (a bare collection, a typo'd
 # sub-resource) are recorded like any other refused attempt on that kind of object.
 API_OBJECT_TYPES = {"assignments": "assignment", "escalations": "escalation", "clips": "clip",
-                    "subjects": "subject", "audit-events": "audit_event"}
+                    "subjects": "subject", "audit-events": "audit_event",
+                    "reviews": "review"}
 
 
 def not_found(request, exception=None):

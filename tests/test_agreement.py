@@ -7,7 +7,7 @@ import pytest
 
 from reviews import agreement, lifecycle, permissions, review, services
 from reviews.models import Clip
-from tests.conftest import events, make_user, session_client
+from tests.helpers import events, make_user, session_client
 
 LABELS = {"speaker": ["adult"]}
 

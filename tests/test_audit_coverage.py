@@ -130,6 +130,63 @@ CASES = {
 }
 
 
+# --- Checkers (issue 11): alice's held clip is submitted and cleo (checker) reviews it ---------
+
+def _review_setup(ctx, *, lease: bool = True, adjudicate: bool = False):
+    from reviews import permissions, review
+    from tests.helpers import make_user
+
+    project = ctx["project"]
+    project.review_mode = "off" if adjudicate else "all"
+    project.transcriptions_per_clip = 2 if adjudicate else 1
+    project.save()
+    services.transcription_submit(reviewer=ctx["alice"], assignment_id=ctx["assignment"]["id"],
+                                  text="turn on the lights", labels={"speaker": ["adult"]})
+    if adjudicate:  # bob writes something else entirely: the clip goes to adjudication
+        other = services.assignment_next(reviewer=ctx["bob"])
+        services.transcription_submit(reviewer=ctx["bob"], assignment_id=other.pk, text="play jazz",
+                                      labels={"speaker": ["adult"]})
+    ctx["cleo"] = make_user("cleo", permissions.CHECKER)
+    project.members.add(ctx["cleo"])
+    ctx["cleos"] = session_client(ctx["cleo"])
+    if lease:
+        ctx["review"] = review.review_next(checker=ctx["cleo"])
+
+
+def _review_lease(ctx):
+    ctx["cleos"].post("/api/v1/reviews/next/")
+
+
+def _review_accept(ctx):
+    ctx["cleos"].post(f"/api/v1/reviews/{ctx['review'].pk}/accept/", {"text": "turn off the lights"},
+                      format="json")
+
+
+def _review_reject(ctx):
+    ctx["cleos"].post(f"/api/v1/reviews/{ctx['review'].pk}/reject/",
+                      {"reason": "Labels wrong", "detail": "It was a child."}, format="json")
+
+
+def _review_adjudicate(ctx):
+    ctx["cleos"].post(f"/api/v1/reviews/{ctx['review'].pk}/adjudicate/",
+                      {"text": "turn on the lights", "labels": {"speaker": ["adult"]}}, format="json")
+
+
+def _review_expire(ctx):
+    from reviews import review
+
+    with time_machine.travel(timezone.now() + timedelta(minutes=30)):
+        review.review_lease_sweep()
+
+
+CASES.update({"review.lease": _review_lease, "review.accept": _review_accept, "review.reject": _review_reject,
+              "review.adjudicate": _review_adjudicate, "review.expire": _review_expire})
+# Work done before the action under test, whose own events are not counted.
+SETUP = {"review.lease": lambda ctx: _review_setup(ctx, lease=False), "review.accept": _review_setup,
+         "review.reject": _review_setup, "review.expire": _review_setup,
+         "review.adjudicate": lambda ctx: _review_setup(ctx, adjudicate=True)}
+
+
 @pytest.mark.parametrize("action", list(CASES))
 def test_each_action_writes_exactly_one_event_of_its_kind(action, held, project, alice, bob, sam, ada, ingest_client,
                                                           django_capture_on_commit_callbacks):
@@ -139,6 +196,7 @@ def test_each_action_writes_exactly_one_event_of_its_kind(action, held, project,
            "ada": ada, "ingest_client": ingest_client, "bobs": session_client(bob), "adas": session_client(ada),
            "sams": session_client(sam, verified=False)}
     ctx["token"] = client.post(assignment["audio_token_url"]).json()["token"]
+    SETUP.get(action, lambda ctx: None)(ctx)
     before = AuditEvent.objects.order_by("-id").values_list("id", flat=True).first()
     with django_capture_on_commit_callbacks(execute=True):
         CASES[action](ctx)

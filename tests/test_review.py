@@ -9,7 +9,7 @@ from django.utils import timezone
 
 from reviews import permissions, review, services
 from reviews.models import Assignment, AuditEvent, Clip, Review, Transcription
-from tests.conftest import events, make_user, race, session_client
+from tests.helpers import events, make_user, race, session_client
 
 LABELS = {"speaker": ["adult"]}
 

@@ -195,8 +195,9 @@
     $("task-title").textContent = adjudicate ? "Decide the final text" : "Check this transcription";
     $("candidates").hidden = !adjudicate;
     $("original-block").hidden = adjudicate;
-    $("check-actions").hidden = adjudicate;
-    $("adjudicate-actions").hidden = !adjudicate;
+    // .actions is a flex row in app.css, which would override the hidden attribute.
+    $("check-actions").style.display = adjudicate ? "none" : "";
+    $("adjudicate-actions").style.display = adjudicate ? "" : "none";
     $("reject-box").hidden = true;
     $("form-error").textContent = "";
     $("text-label").textContent = adjudicate ? "Final text" : "Text (edit to correct it before accepting)";

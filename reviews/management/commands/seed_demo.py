@@ -21,6 +21,7 @@ DEMO_USERS = [
     ("bob", permissions.REVIEWER, "DEMO_BOB_PASSWORD", "bob-demo-pass"),
     ("sam", permissions.SUPERVISOR, "DEMO_SAM_PASSWORD", "sam-demo-pass"),
     ("ada", "admin", "DEMO_ADA_PASSWORD", "ada-demo-pass"),
+    ("cleo", permissions.CHECKER, "DEMO_CLEO_PASSWORD", "cleo-demo-pass"),
 ]
 DEMO_TOKEN_ENV, DEMO_TOKEN_DEFAULT = "DEMO_INGEST_TOKEN", "demo-ingest-token-not-for-production"
 # Supervisors and admins need a second factor: the demo gives sam and ada a known TOTP
@@ -44,14 +45,17 @@ DEMO_SCHEMA = [
 
 
 class Command(BaseCommand):
-    help = "Create the demo project, users (alice, bob, sam, ada), the ingest token and demo clips."
+    help = "Create the demo project, users (alice, bob, sam, ada, cleo), the ingest token and demo clips."
 
     def handle(self, *args, **options):
         with transaction.atomic():
             users = self._users()
             schema = self._schema()
             project, _ = Project.objects.get_or_create(slug="demo", defaults={"name": "Demo", "label_schema": schema})
-            project.members.add(users["alice"], users["bob"])
+            if not project.members.filter(pk=users["cleo"].pk).exists():
+                # First seed with a checker: every submission goes to cleo's queue (admins may change it).
+                Project.objects.filter(pk=project.pk).update(review_mode="all")
+            project.members.add(users["alice"], users["bob"], users["cleo"])
             ingest, created = get_user_model().objects.get_or_create(username="ingest")
             if created:
                 ingest.set_unusable_password()  # a service account never signs in
