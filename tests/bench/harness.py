@@ -2,9 +2,11 @@
 gunicorn, bench people and clips, and a small stdlib HTTP client for reviewers.
 
 Nothing here touches a server it did not start: PostgreSQL is initdb'ed into a temporary
-folder on a free loopback port (fsync and synchronous_commit off: these are speed and
-fault benches, not durability tests of PostgreSQL itself), gunicorn listens on
-127.0.0.1 only, and both are stopped by the process ids recorded when they started.
+folder on a free loopback port, gunicorn listens on 127.0.0.1 only, and both are stopped
+by the process ids recorded when they started. ``Postgres(durable=True)`` keeps
+PostgreSQL's own durability (fsync, synchronous_commit, full_page_writes on: every commit
+waits for its WAL on disk, as in production); the default turns them off, for the benches
+that measure the app rather than the disk.
 """
 
 import json
@@ -94,10 +96,16 @@ def children_of(parent: int) -> list[int]:
 
 # --- PostgreSQL ---------------------------------------------------------------------------
 
+# PostgreSQL's defaults, as production runs: a commit returns once its WAL is on disk.
+DURABLE = {"fsync": "on", "synchronous_commit": "on", "full_page_writes": "on"}
+# Speed-only: commits return before the disk has them (a crash may lose the last ones).
+NOT_DURABLE = {"fsync": "off", "synchronous_commit": "off", "full_page_writes": "off"}
+
+
 class Postgres:
     """A private PostgreSQL server in a temporary folder; only this object stops or restarts it."""
 
-    def __init__(self, *, workdir: Path, settings: dict | None = None):
+    def __init__(self, *, workdir: Path, settings: dict | None = None, durable: bool = False):
         bindirs = sorted(Path("/usr/lib/postgresql").glob("*/bin"), key=lambda p: int(p.parent.name))
         if not bindirs or not (bindirs[-1] / "initdb").exists():
             raise SystemExit("PostgreSQL is not installed (run `make bench`, which installs it).")
@@ -111,8 +119,9 @@ class Postgres:
             subprocess.run(["id", "postgres"], check=True, capture_output=True)
             shutil.chown(self.dir, "postgres")
             self.as_pg = ["runuser", "-u", "postgres", "--"]
+        self.durable = durable
         self.settings = {
-            "listen_addresses": HOST, "fsync": "off", "synchronous_commit": "off", "full_page_writes": "off",
+            "listen_addresses": HOST, **(DURABLE if durable else NOT_DURABLE),
             "max_connections": "300", "shared_buffers": "512MB", "work_mem": "16MB",
             "shared_preload_libraries": "pg_stat_statements", **(settings or {}),
         }
@@ -140,6 +149,12 @@ class Postgres:
             return int((self.dir / "data" / "postmaster.pid").read_text().split()[0])
         except (OSError, ValueError, IndexError):
             return None
+
+    def durability(self) -> str:
+        """What the running server says about durability (read back, not assumed)."""
+        rows = self.sql("SELECT name, setting FROM pg_settings WHERE name IN "
+                        "('fsync', 'synchronous_commit', 'full_page_writes', 'wal_sync_method') ORDER BY name")
+        return ", ".join(f"{name}={setting}" for name, setting in rows)
 
     def url(self, database: str = "annotator") -> str:
         return f"postgres://postgres@{HOST}:{self.port}/{database}"
@@ -186,8 +201,8 @@ class Workspace:
         self.pg: Postgres | None = None
         self.servers: list["Gunicorn"] = []
 
-    def postgres(self, settings: dict | None = None) -> Postgres:
-        self.pg = Postgres(workdir=self.path, settings=settings).init()
+    def postgres(self, settings: dict | None = None, *, durable: bool = False) -> Postgres:
+        self.pg = Postgres(workdir=self.path, settings=settings, durable=durable).init()
         self.pg.createdb("annotator")
         return self.pg
 

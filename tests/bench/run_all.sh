@@ -1,5 +1,6 @@
 #!/usr/bin/env bash
-# `make bench` (issue 8): reviewer loop at 1/16/64 reviewers (with a py-spy profile at 16),
+# `make bench` (issues 8, 15): reviewer loop at 1/16/64 reviewers on a durable PostgreSQL
+# (fsync and synchronous_commit on, as production; with a py-spy profile at 16),
 # ingest speed, and faults (PostgreSQL restart, pg_terminate_backend, worker SIGKILL).
 # BENCH_SCALE=1 adds the scale bench (1M clips, 10M audit events: the fill alone takes
 # tens of minutes). BENCH_QUICK=1 runs everything small (a smoke test of the scripts).
