@@ -196,3 +196,39 @@ def test_skip_reasons_are_validated_in_the_admin_form(project):
     project.skip_reasons = "x" * 101
     with pytest.raises(ValidationError):
         project.full_clean()
+
+
+def test_the_anomaly_queries_do_not_grow_with_the_number_of_anomalies(project, alice, bob, office_hours):
+    """One query per group was most of the page's time at 10 million events (tests/bench/audit_scale.py)."""
+    from django.db import connection
+    from django.test.utils import CaptureQueriesContext
+
+    from reviews.audit import audit_record
+
+    def refetch(reviewer, clips):
+        for clip in clips:
+            for _ in range(4):  # more than 3 fetches of one clip: an anomaly each
+                audit_record(actor=reviewer, action="audio.play", object_type="assignment", object_id="1",
+                             clip_id=clip.pk)
+
+    refetch(alice, bare_clips(project, 1))
+    refetch(bob, bare_clips(project, 1))
+    with CaptureQueriesContext(connection) as few:
+        assert len(anomalies.anomalies_find()) == 2
+    refetch(alice, bare_clips(project, 5))
+    refetch(bob, bare_clips(project, 5))
+    with CaptureQueriesContext(connection) as many:
+        found = anomalies.anomalies_find()
+    assert len(found) == 12 and all(len(a.event_ids) == 4 for a in found)
+    assert len(many.captured_queries) == len(few.captured_queries)
+
+
+def test_each_reviewers_own_fetch_quota_applies_when_many_are_checked_at_once(project, alice, bob, office_hours):
+    from reviews.audit import audit_record
+
+    ReviewerQuota.objects.create(reviewer=alice, plays_per_clip=10)  # her threshold: 5 fetches
+    for reviewer in (alice, bob):
+        clip = bare_clips(project, 1)[0]
+        for _ in range(4):
+            audit_record(actor=reviewer, action="audio.play", object_type="assignment", object_id="1", clip_id=clip.pk)
+    assert [(a.kind, a.actor_name) for a in anomalies.anomalies_find()] == [("repeated_fetches", "bob")]
