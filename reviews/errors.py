@@ -54,6 +54,9 @@ ERROR_CODES: dict[str, tuple[int, str]] = {
     "assignment_withdrawn": (409, "This clip was withdrawn from review. Your text is still on the page."),
     "stale_version": (409, "This draft was changed in another tab or window. Reload to see the newer version."),
     "audio_gone": (410, "This clip's audio is no longer available."),
+    # Checking (issue 11)
+    "invalid_detail": (400, "Say what was wrong (at most 1000 characters)."),
+    "wrong_review_kind": (400, "This review does not take that decision."),
     # Quotas (QuotaExceeded makes "quota_" + the limit's name)
     "quota_clips_per_day": (429, "You have reached today's number of clips."),
     "quota_project_clips_per_day": (429, "This project has reviewed all it may review today."),
