@@ -241,3 +241,19 @@ def test_the_checker_page_and_home(reviewed, cleo, alice):
     assert session_client(alice).get("/review/").status_code == 404
     assert client.get("/workspace/feedback/").status_code == 404
     assert AuditEvent.objects.filter(action="access.denied").count() == before + 2
+
+
+def test_the_cron_sweep_expires_review_leases_too(reviewed, ingest, alice, cleo):
+    from io import StringIO
+
+    from django.core.management import call_command
+
+    ingest(1)
+    transcribe(alice)
+    item = review.review_next(checker=cleo)
+    out = StringIO()
+    with time_machine.travel(timezone.now() + timedelta(minutes=reviewed.lease_minutes + 1)):
+        call_command("expire_leases", stdout=out)
+    assert "Expired 1 lease(s)" in out.getvalue()
+    item.refresh_from_db()
+    assert item.status == "expired" and len(events("review.expire")) == 1

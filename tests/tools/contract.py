@@ -1,4 +1,4 @@
-"""Run schemathesis against a live server, as a reviewer, a supervisor and the ingest service.
+"""Run schemathesis against a live server, as a reviewer, a checker, a supervisor and the ingest service.
 
 Uses $DATABASE_URL's server: creates a scratch database there, seeds the demo into it,
 serves it with gunicorn on a free port on 127.0.0.1, and removes everything afterwards.
@@ -102,6 +102,7 @@ def main() -> int:
                                   capture_output=True, text=True).stdout.strip()
         identities = {
             "reviewer alice": session_identity(base, "alice", "alice-demo-pass"),
+            "checker cleo": session_identity(base, "cleo", "cleo-demo-pass"),
             "supervisor sam": session_identity(base, "sam", "sam-demo-pass", sam_code),
             "ingest service": ({"serviceToken": "Token demo-ingest-token-not-for-production"}, []),
         }

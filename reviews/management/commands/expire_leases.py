@@ -1,6 +1,7 @@
 from django.core.management.base import BaseCommand
 
 from reviews.permissions import audio_token_uses_forget
+from reviews.review import review_lease_sweep
 from reviews.services import lease_sweep
 
 
@@ -10,10 +11,11 @@ class Command(BaseCommand):
 
     def handle(self, *args, **options):
         total = 0
-        while True:
-            count = lease_sweep()
-            total += count
-            if count == 0:
-                break
+        for sweep in (lease_sweep, review_lease_sweep):  # reviewers' leases, then checkers'
+            while True:
+                count = sweep()
+                total += count
+                if count == 0:
+                    break
         forgotten = audio_token_uses_forget()
         self.stdout.write(f"Expired {total} lease(s); forgot {forgotten} spent audio token(s).")
