@@ -438,6 +438,9 @@ def _workers_outdate(**kwargs) -> None:
     _generation += 1
 
 
+_FD_LIMIT = os.sysconf("SC_OPEN_MAX") if hasattr(os, "sysconf") else 65536
+
+
 @dataclass
 class _AudioWorker:
     """A forked process that does the audio work of one thread's clips, one at a time."""
@@ -456,6 +459,12 @@ class _AudioWorker:
             status = 1
             try:
                 parent_end.close()
+                # Every other descriptor the parent had open at the fork (a request's client socket,
+                # a pipe to a browser driver, the database) would otherwise stay open as long as the
+                # worker lives: a client or a pipe reader would wait for an end that never comes.
+                keep = child_end.fileno()
+                os.closerange(3, keep)
+                os.closerange(keep + 1, _FD_LIMIT)
                 # Its own process group: Ctrl-C on the command reaches the parent, which ends the
                 # worker, and killing the group takes the fallback ffmpeg with it.
                 os.setpgid(0, 0)

@@ -273,3 +273,18 @@ def test_a_thread_that_ended_leaves_no_worker_behind():
     assert thread.ident not in audio._workers
     with pytest.raises(ChildProcessError):
         os.waitpid(left.pid, os.WNOHANG)
+
+
+def test_the_worker_keeps_none_of_the_parents_descriptors():
+    # A pipe the parent opened before the worker started must see its end when the parent
+    # closes its copy (a browser driver's stdin, a client's socket), not when the worker exits.
+    audio.audio_workers_stop()
+    read_end, write_end = os.pipe()
+    try:
+        audio.clip_audio_process(speech_bytes())  # the worker forks while the pipe is open
+        os.close(write_end)
+        os.set_blocking(read_end, False)
+        assert os.read(read_end, 1) == b""  # end of file, not "would block": no writer is left
+    finally:
+        os.close(read_end)
+        audio.audio_workers_stop()
