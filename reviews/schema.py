@@ -313,7 +313,7 @@ class AgreementSerializer(serializers.Serializer):
 
 class ReviewSerializer(serializers.Serializer):
     id = serializers.UUIDField()
-    kind = serializers.ChoiceField(choices=["check", "adjudicate"])
+    kind = serializers.CharField(help_text="\"check\" (a submission) or \"adjudicate\" (a clip to decide).")
     status = serializers.CharField()
     clip = ClipSerializer()
     label_schema = LabelSchemaSerializer()
@@ -329,7 +329,7 @@ class ReviewSerializer(serializers.Serializer):
 
 class DecisionSerializer(serializers.Serializer):
     id = serializers.UUIDField()
-    kind = serializers.ChoiceField(choices=["check", "adjudicate"])
+    kind = serializers.CharField(help_text="\"check\" (a submission) or \"adjudicate\" (a clip to decide).")
     status = serializers.ChoiceField(choices=["accepted", "edited", "rejected", "adjudicated"])
     decided_at = serializers.DateTimeField(allow_null=True)
 
