@@ -4,8 +4,10 @@ Configuration (projects, schemas, quotas, users, groups) is editable and every a
 delete is audited. Reviewers' work (clips, assignments, transcriptions, escalations) is
 read-only and cannot be deleted here: the only way out is "Erase selected clips", which is
 lifecycle.clip_erase, the same path as a subject's erasure (files removed, one event per clip).
-No page offers audio, transcript text, reviewers' free text or the subject pseudonym; audit
-events are read-only. tests/test_admin_walk.py walks every registered model to hold this.
+No page offers audio, transcript text, the recognizer's hypothesis, reviewers' free text or the
+subject pseudonym (the one text shown is a gold clip's reference, which admins write: "Set the
+gold reference"); audit events are read-only. Pauses made by the gold check are lifted here.
+tests/test_admin_walk.py walks every registered model to hold this.
 """
 
 from axes.models import AccessAttempt, AccessFailureLog, AccessLog
@@ -18,11 +20,12 @@ from django.db.models import Model
 from django.template.response import TemplateResponse
 from django_otp.plugins.otp_totp.models import TOTPDevice
 
-from . import lifecycle
+from . import lifecycle, quality, services
 from .audit import audit_record
 from .disguise import PRESETS
+from .errors import InvalidInput
 from .models import (Assignment, AuditEvent, AuditVerification, Clip, Escalation, Label, LabelGroup, LabelSchema,
-                     Project, QuotaDefaults, ReviewerQuota, Transcription)
+                     Project, QuotaDefaults, ReviewerPause, ReviewerQuota, Transcription)
 
 QUOTA_MODELS = (QuotaDefaults, ReviewerQuota)
 # Recorded as "changed", never with a value: secrets, and staff members' personal details
@@ -212,14 +215,67 @@ class ReviewerQuotaAdmin(AuditedAdmin):
 
 @admin.register(Clip)
 class ClipAdmin(ReadOnlyAdmin):
-    list_display = ["id", "project", "status", "duration_ms", "transcriptions_done", "ingested_at"]
-    list_filter = ["project", "status"]
-    # The audio file and the subject pseudonym are not shown: admins need neither.
-    fields = ["project", "status", "recorded_on", "locale", "duration_ms", "slots_taken", "transcriptions_done"]
+    list_display = ["id", "project", "status", "is_gold", "duration_ms", "transcriptions_done", "ingested_at"]
+    list_filter = ["project", "status", "is_gold"]
+    # The audio file and the subject pseudonym are not shown: admins need neither. Nor is the
+    # recognizer's hypothesis (content, like the audio).
+    fields = ["project", "status", "recorded_on", "locale", "duration_ms", "slots_taken", "transcriptions_done",
+              "is_gold"]
     readonly_fields = fields
     # A plain delete would leave the audio in storage, out of reach of erasure and retention,
-    # and write no event: clips leave only through the lifecycle's erasure.
-    actions = ["clips_erase"]
+    # and write no event: clips leave only through the lifecycle's erasure. Gold references
+    # change only through "Set gold reference" (quality.clip_gold_set, one event per clip).
+    actions = ["clips_erase", "clips_gold"]
+
+    @admin.action(description="Set the gold reference (transcript and labels) of selected clips (audited)",
+                  permissions=["gold"])
+    def clips_gold(self, request, queryset):
+        """A form per selected clip: gold or not, the reference transcript and the labels.
+
+        Posted with ``post=yes`` it applies to every clip or (one invalid) to none; a clip
+        whose "gold" box is not ticked is (or stays) an ordinary clip. Each clip writes one
+        ``clip.gold`` event with counts only.
+        """
+        clips = list(queryset.select_related("project", "project__label_schema").order_by("ingested_at", "id"))
+        posted = request.POST.get("post") == "yes"
+        entries, error = [], None
+        for clip in clips:
+            pk = str(clip.pk)
+            if posted:
+                is_gold = request.POST.get(f"gold_{pk}") == "on"
+                text = request.POST.get(f"gold_text_{pk}", "")
+            else:
+                is_gold, text = True, clip.gold_text
+            schema = services.label_schema_describe(clip.project.label_schema)
+            labels, groups = {}, []
+            for group in schema["groups"]:
+                chosen = ([v for v in request.POST.getlist(f"gold_label_{pk}_{group['key']}") if v] if posted
+                          else list((clip.gold_labels or {}).get(group["key"]) or []))
+                if chosen:
+                    labels[group["key"]] = chosen
+                groups.append({**group, "field": f"gold_label_{pk}_{group['key']}",
+                               "options": [{**label, "checked": label["key"] in chosen} for label in group["labels"]]})
+            entries.append({"clip": clip, "pk": pk, "is_gold": is_gold, "text": text, "labels": labels,
+                            "groups": groups})
+        if posted:
+            try:
+                with transaction.atomic():
+                    for entry in entries:
+                        quality.clip_gold_set(actor=request.user, clip_id=entry["clip"].pk,
+                                              is_gold=entry["is_gold"], text=entry["text"], labels=entry["labels"])
+            except InvalidInput as exc:
+                error = exc.detail
+            else:
+                marked = sum(1 for entry in entries if entry["is_gold"])
+                self.message_user(request, f"{marked} clip(s) are gold; {len(entries) - marked} not.")
+                return None
+        return TemplateResponse(request, "admin/reviews/clip/gold_form.html", {
+            **self.admin_site.each_context(request), "opts": self.model._meta, "entries": entries, "error": error,
+            "action_checkbox_name": admin.helpers.ACTION_CHECKBOX_NAME, "title": "Gold reference"},
+            status=400 if error else 200)
+
+    def has_gold_permission(self, request):
+        return request.user.has_perm("reviews.change_clip")
 
     @admin.action(description="Erase selected clips (audio and all work on them; audited)", permissions=["erase"])
     def clips_erase(self, request, queryset):
@@ -252,6 +308,29 @@ class TranscriptionAdmin(ReadOnlyAdmin):
     list_display = ["id", "reviewer", "submitted_at"]
     fields = ["assignment", "clip", "reviewer", "labels", "submitted_at"]
     readonly_fields = fields
+
+
+@admin.register(ReviewerPause)
+class ReviewerPauseAdmin(ReadOnlyAdmin):
+    """Pauses are made by the gold check (quality.reviewer_pause_check); admins only lift them."""
+
+    list_display = ["reviewer", "project", "paused_at", "accuracy", "threshold", "gold_count", "lifted_at",
+                    "lifted_by"]
+    list_filter = ["project", ("lifted_at", admin.EmptyFieldListFilter)]
+    search_fields = ["reviewer__username"]
+    fields = ["reviewer", "project", "paused_at", "reason", "accuracy", "threshold", "gold_count", "lifted_at",
+              "lifted_by"]
+    readonly_fields = fields
+    actions = ["pauses_lift"]
+
+    @admin.action(description="Lift selected pauses (audited)", permissions=["lift"])
+    def pauses_lift(self, request, queryset):
+        lifted = [pause for pause in queryset.order_by("pk") if quality.pause_lift(actor=request.user,
+                                                                                    pause_id=pause.pk)]
+        self.message_user(request, f"Lifted {len(lifted)} pause(s).")
+
+    def has_lift_permission(self, request):
+        return request.user.has_perm("reviews.change_reviewerpause")
 
 
 @admin.register(Escalation)

@@ -207,6 +207,9 @@ def assignment_payload(assignment, progress: dict | None = None) -> dict:
         "audio_url": f"/api/v1/assignments/{assignment.pk}/audio/",
         "draft": {"text": draft.text, "labels": draft.labels, "version": draft.version} if draft else
         {"text": "", "labels": {}, "version": 0},
+        # Issue 11: the recognizer's hypothesis, the page's starting text when there is no
+        # draft yet. Always this shape (empty text when none), gold clip or not.
+        "asr": {"text": clip.asr_text, "confidence": clip.asr_confidence},
         "skip_reasons": clip.project.skip_reason_choices(),
         "progress": progress,
     }

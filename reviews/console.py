@@ -18,7 +18,7 @@ from rest_framework import serializers, status
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
-from . import permissions, supervision
+from . import permissions, quality, supervision
 from .anomalies import ANOMALY_KINDS, anomalies_review
 from .api import StrictCharField, audio_response
 from .audit import audit_denied
@@ -266,3 +266,86 @@ class EscalationAudioView(SupervisorView):
                                                  token=request.headers.get("X-Audio-Token", ""),
                                                  session_key=request.session.session_key)
         return audio_response(clip)
+
+
+# --- Reviewer quality (issue 11) ---------------------------------------------------------
+
+QUALITY_COLUMNS = [
+    # (sort key, heading, what the figure is)
+    ("clips", "Clips", "Transcriptions submitted"),
+    ("gold_count", "Gold", "Gold clips done"),
+    ("gold_accuracy", "Gold accuracy", "Mean of word accuracy (1 - WER) and label accuracy on gold clips"),
+    ("gold_wer", "Gold WER", "Word error rate against the gold reference"),
+    ("label_accuracy", "Gold labels", "Share of label groups chosen as the gold reference has them"),
+    ("peer_agreement", "Peer agreement", "1 - WER against other reviewers' text of the same clip"),
+    ("acceptance_rate", "Accepted in review", "Accepted or accepted with edits, of the submissions checked"),
+    ("throughput", "Clips / hour", "Clips per hour spent holding a clip"),
+    ("median_seconds", "Median s / clip", "Median time from lease to submit"),
+    ("asr_unchanged", "ASR kept as is", "Share of ASR drafts submitted unchanged"),
+]
+
+
+def _pct(value) -> str:
+    return "n/a" if value is None else f"{value:.0%}"
+
+
+def _quality_cells(row) -> list[str]:
+    return [str(row.clips), str(row.gold_count), _pct(row.gold_accuracy),
+            "n/a" if row.gold_wer is None else f"{row.gold_wer:.2f}", _pct(row.label_accuracy),
+            _pct(row.peer_agreement), _pct(row.acceptance_rate),
+            "n/a" if row.throughput is None else f"{row.throughput:.1f}",
+            "n/a" if row.median_seconds is None else f"{row.median_seconds:.0f}", _pct(row.asr_unchanged)]
+
+
+def _quality_context(request, query) -> dict:
+    """Column headings with sort links (a second click reverses), and the rows' cells."""
+    params = {key: value for key, value in request.GET.items() if key in ("project", "days", "end", "view")}
+    columns = []
+    leading = [("reviewer", "Reviewer", "")] + ([("day", "Day", "")] if query.view == "day" else [])
+    for key, heading, title in leading + QUALITY_COLUMNS:
+        current = query.sort == key
+        order = "asc" if current and query.descending else "desc" if current else (
+            "asc" if key in ("reviewer", "median_seconds", "gold_wer") else "desc")
+        columns.append({"key": key, "heading": heading, "title": title, "numeric": key not in ("reviewer", "day"),
+                        "url": "?" + urlencode({**params, "sort": key, "order": order}),
+                        "aria_sort": ("descending" if query.descending else "ascending") if current else None})
+    return {"columns": columns, "view_links": {
+        view: "?" + urlencode({**params, "view": view}) for view in ("reviewer", "day")}}
+
+
+@supervisor_page
+@require_GET
+def quality_page(request):
+    from .models import Project
+
+    context = {"section": "quality", "form": request.GET, "projects": Project.objects.order_by("name"),
+               "days_default": quality.QUALITY_DAYS_DEFAULT, "days_max": quality.QUALITY_DAYS_MAX}
+    try:
+        query = quality.quality_query_parse(request.GET, today=_day_param(None))
+    except InvalidInput as error:
+        return render(request, "console/quality.html", {**context, "error": error}, status=400)
+    rows = quality.quality_view(supervisor=request.user, query=query)
+    for row in rows:
+        row.cells = _quality_cells(row)
+        row.spark_clips_points = quality.sparkline_points(row.spark_clips)
+        row.spark_gold_points = quality.sparkline_points(row.spark_gold, top=1.0)
+        row.spark_clips_label = ", ".join(str(v) for v in row.spark_clips)
+        row.spark_gold_label = ", ".join(_pct(v) for v in row.spark_gold)
+    return render(request, "console/quality.html", {
+        **context, **_quality_context(request, query), "query": query, "rows": rows,
+        "review_in_use": any(row.acceptance_rate is not None for row in rows),
+    })
+
+
+class QualityListView(SupervisorView):
+    """Reviewer quality figures as JSON: the console page's table."""
+
+    audit_action = "console.quality"
+
+    def get(self, request):
+        query = quality.quality_query_parse(request.query_params,
+                                            today=timezone.localdate(timezone=supervision.console_time_zone()))
+        rows = quality.quality_view(supervisor=request.user, query=query)
+        return Response({"project": query.project.slug if query.project else None,
+                         "start": query.start_day.isoformat(), "end": query.end_day.isoformat(), "view": query.view,
+                         "results": [row.as_dict() for row in rows]})

@@ -14,6 +14,7 @@ urlpatterns = [
     path("escalations/<int:escalation_id>/", console.escalation_detail, name="console-escalation"),
     path("escalations/<int:escalation_id>/take/", console.escalation_take, name="console-escalation-take"),
     path("escalations/<int:escalation_id>/close/", console.escalation_close, name="console-escalation-close"),
+    path("quality/", console.quality_page, name="console-quality"),
 ]
 
 api_urlpatterns = [
@@ -27,4 +28,5 @@ api_urlpatterns = [
          name="api-escalation-audio-token"),
     path("escalations/<str:escalation_id>/audio/", console.EscalationAudioView.as_view(),
          name="api-escalation-audio"),
+    path("quality/", console.QualityListView.as_view(), name="api-quality"),
 ]

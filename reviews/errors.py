@@ -65,6 +65,9 @@ ERROR_CODES: dict[str, tuple[int, str]] = {
     "quota_outside_working_hours": (429, "Reviewing is open during your working hours only."),
     "quota_flagged_per_day": (429, "You have flagged enough distressing clips for one day."),
     "quota_escalation_plays": (429, "You have played this escalated clip as often as allowed."),
+    # Gold clips and reviewer quality (issue 11): a pause below the project's minimum gold accuracy
+    "reviewer_paused": (429, "Your work on this project is paused; an admin can lift the pause."),
+    "invalid_gold": (400, "The gold reference is not valid."),
     # Console and admin
     "invalid_filters": (400, "Some filters are not valid."),
     "invalid_cursor": (400, "The page cursor is not valid."),

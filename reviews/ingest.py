@@ -5,6 +5,7 @@ so a manifest row and a multipart request are held to the same rules. Validation
 throw: every input, however malformed, ends as a field error, a refusal or a clip.
 """
 
+import json
 import random
 import uuid
 from collections.abc import Callable, Mapping
@@ -16,6 +17,8 @@ from django.core.files.storage import default_storage
 from django.core.files.uploadedfile import UploadedFile
 from django.db import transaction
 from django.utils import timezone
+from drf_spectacular.types import OpenApiTypes
+from drf_spectacular.utils import extend_schema_field
 from rest_framework import serializers
 from rest_framework.settings import ISO_8601
 from rest_framework.utils import html
@@ -129,6 +132,67 @@ class RecordedAtField(serializers.DateTimeField):
         return moment
 
 
+class OptionalConfidenceField(serializers.FloatField):
+    """A number from 0 to 1; an empty manifest cell means none (a bool or "nan" is refused)."""
+
+    default_error_messages = {"invalid": "A number from 0 to 1.", "min_value": "A number from 0 to 1.",
+                              "max_value": "A number from 0 to 1.", "max_string_length": "A number from 0 to 1.",
+                              "overflow": "A number from 0 to 1."}
+
+    def __init__(self, **kwargs):
+        super().__init__(min_value=0.0, max_value=1.0, required=False, allow_null=True, default=None, **kwargs)
+
+    def to_internal_value(self, data):
+        if isinstance(data, str) and not data.strip():
+            return None
+        if isinstance(data, bool) or not isinstance(data, (str, int, float)):
+            self.fail("invalid")
+        return super().to_internal_value(data.strip() if isinstance(data, str) else data)
+
+
+class OptionalFlagField(serializers.BooleanField):
+    """true/false (also 1/0, yes/no); an empty manifest cell means false."""
+
+    default_error_messages = {"invalid": "true or false."}
+
+    def __init__(self, **kwargs):
+        super().__init__(required=False, default=False, **kwargs)
+
+    def to_internal_value(self, data):
+        if isinstance(data, str) and not data.strip():
+            return False
+        return super().to_internal_value(data.strip() if isinstance(data, str) else data)
+
+
+@extend_schema_field(OpenApiTypes.STR)
+class LabelsJSONField(serializers.Field):
+    """Labels as a JSON object, {"group": ["label", ...]}; checked against the project's schema
+    in ``IngestSerializer.validate``. An empty value means none."""
+
+    MAX_LENGTH = 2000
+    default_error_messages = {"invalid": 'A JSON object such as {{"speaker": ["adult"]}}.'}  # str.format
+
+    def __init__(self, **kwargs):
+        super().__init__(required=False, default=dict, **kwargs)
+
+    def to_internal_value(self, data):
+        if isinstance(data, str):
+            if not data.strip():
+                return {}
+            if len(data) > self.MAX_LENGTH:
+                self.fail("invalid")
+            try:
+                data = json.loads(data)
+            except (ValueError, RecursionError):
+                self.fail("invalid")
+        if not isinstance(data, dict):
+            self.fail("invalid")
+        return data
+
+    def to_representation(self, value):
+        return value
+
+
 class IngestSerializer(serializers.Serializer):
     """Every field of an ingest. ``validated_data`` holds only what a clip may keep.
 
@@ -144,6 +208,12 @@ class IngestSerializer(serializers.Serializer):
     recorded_at = RecordedAtField()
     locale = serializers.RegexField(r"^[a-z]{2,3}(-[A-Za-z0-9]{2,8})*\Z", max_length=16,
                                     error_messages={"invalid": "A language tag such as en-US."})
+
+    asr_text = serializers.CharField(max_length=5000, required=False, allow_blank=True, default="")
+    asr_confidence = OptionalConfidenceField(help_text="The recognizer's confidence, 0 to 1 (with asr_text).")
+    is_gold = OptionalFlagField()
+    gold_text = serializers.CharField(max_length=5000, required=False, allow_blank=True, default="")
+    gold_labels = LabelsJSONField(help_text='JSON object, e.g. {"speaker": ["adult"]} (with is_gold).')
 
     def to_internal_value(self, data):
         # A field sent twice is ambiguous (which one is the subject?): refuse it, do not pick one.
@@ -168,7 +238,31 @@ class IngestSerializer(serializers.Serializer):
         attrs["subject_key"] = lifecycle.subject_key_derive(account_id)
         # Coarsened to the (UTC) day: the exact time of a recording can identify it.
         attrs["recorded_on"] = attrs.pop("recorded_at").astimezone(dt_timezone.utc).date()
-        return attrs
+        return _content_validate(attrs)
+
+
+def _content_validate(attrs: dict) -> dict:
+    """Issue 11: the hypothesis and the gold reference hang together and fit the project's labels."""
+    from .services import label_schema_describe, labels_validate
+
+    errors = {}
+    if attrs.get("asr_confidence") is not None and not attrs.get("asr_text", "").strip():
+        errors["asr_confidence"] = "Only with asr_text."
+    if not attrs.get("is_gold"):
+        for name in ("gold_text", "gold_labels"):
+            if attrs.get(name):
+                errors[name] = "Only with is_gold."
+    elif attrs.get("gold_labels"):
+        try:
+            attrs["gold_labels"] = labels_validate(label_schema_describe(attrs["project"].label_schema),
+                                                   attrs["gold_labels"], complete=False)
+        except InvalidInput:
+            errors["gold_labels"] = "Unknown label group or label for this project."
+    if errors:
+        raise serializers.ValidationError(errors)
+    attrs["asr_text"] = attrs.get("asr_text", "").strip()
+    attrs["gold_text"] = attrs.get("gold_text", "").strip()
+    return attrs
 
 
 def ingest_validate(data: Mapping) -> dict:
@@ -230,9 +324,14 @@ def clip_ingest(*, actor, data: Mapping,
             clip = Clip.objects.create(
                 project=project, subject_key=submission["subject_key"], recorded_on=submission["recorded_on"],
                 locale=submission["locale"], duration_ms=processed.duration_ms, audio=name, peaks=processed.peaks,
+                asr_text=submission["asr_text"], asr_confidence=submission["asr_confidence"],
+                is_gold=submission["is_gold"], gold_text=submission["gold_text"],
+                gold_labels=submission["gold_labels"],
             )
+
             audit_record(actor=actor, action="clip.ingest", object_type="clip", object_id=clip.pk,
-                         clip_id=clip.pk, details={"project": project.slug, "duration_ms": clip.duration_ms})
+                         clip_id=clip.pk, details={"project": project.slug, "duration_ms": clip.duration_ms,
+                                                   "asr": bool(clip.asr_text), "gold": clip.is_gold})
     except BaseException:
         default_storage.delete(name)
         raise

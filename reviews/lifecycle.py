@@ -152,7 +152,9 @@ def retention_apply(*, actor=None, now=None) -> dict:
         kept = [clip for clip in due if clip.project.keep_transcripts_after_audio_purge]
         deleted = _clips_delete(dropped) if dropped else {"clips": 0}
         names = [clip.audio.name for clip in kept if clip.audio]
-        Clip.objects.filter(pk__in=[clip.pk for clip in kept]).update(status=Clip.Status.PURGED, audio="", peaks=[])
+        # The recognizer's hypothesis is content like the audio (issue 11): it goes with it.
+        Clip.objects.filter(pk__in=[clip.pk for clip in kept]).update(status=Clip.Status.PURGED, audio="", peaks=[],
+                                                                      asr_text="", asr_confidence=None)
         transaction.on_commit(lambda: [default_storage.delete(name) for name in names])
         counts = {"unlinked": unlinked, "audio_purged": len(kept), "clips_deleted": deleted["clips"]}
         audit_record(actor=actor, actor_name="system", action="retention.apply", object_type="clip",

@@ -76,6 +76,11 @@ class DraftStateSerializer(serializers.Serializer):
     version = serializers.IntegerField()
 
 
+class AsrDraftSerializer(serializers.Serializer):
+    text = serializers.CharField(allow_blank=True, help_text="The recognizer's hypothesis; empty when none.")
+    confidence = serializers.FloatField(allow_null=True, min_value=0, max_value=1)
+
+
 class ProgressSerializer(serializers.Serializer):
     clips_today = serializers.IntegerField()
     clips_per_day = serializers.IntegerField()
@@ -91,6 +96,7 @@ class AssignmentSerializer(serializers.Serializer):
     audio_token_url = serializers.CharField()
     audio_url = serializers.CharField()
     draft = DraftStateSerializer()
+    asr = AsrDraftSerializer(help_text="Pre-fills the text when there is no draft yet (issue 11).")
     skip_reasons = serializers.ListField(child=serializers.CharField(),
                                          help_text="The project's preset skip reasons; the page adds \"Other\".")
     progress = ProgressSerializer(allow_null=True)
@@ -280,6 +286,54 @@ def _annotate():
 
 
 _annotate()
+
+
+# --- Reviewer quality (issue 11, part 4) ---------------------------------------------------
+
+class QualityRowSerializer(serializers.Serializer):
+    reviewer = serializers.CharField()
+    day = serializers.DateField(allow_null=True, help_text="With view=day: the console day; else null.")
+    clips = serializers.IntegerField(help_text="Transcriptions submitted.")
+    gold_count = serializers.IntegerField(help_text="Gold clips done.")
+    gold_wer = serializers.FloatField(allow_null=True, help_text="Mean WER against the gold references.")
+    label_accuracy = serializers.FloatField(allow_null=True, help_text="Mean share of label groups as the reference.")
+    gold_accuracy = serializers.FloatField(allow_null=True,
+                                           help_text="Mean of word accuracy (1 - WER, >= 0) and label accuracy.")
+    peer_agreement = serializers.FloatField(allow_null=True, help_text="1 - WER against peers on the same clips.")
+    peer_pairs = serializers.IntegerField()
+    acceptance_rate = serializers.FloatField(allow_null=True, help_text="Accepted (as is or edited) of those checked.")
+    throughput = serializers.FloatField(allow_null=True, help_text="Clips per hour holding a clip.")
+    working_minutes = serializers.FloatField()
+    median_seconds = serializers.FloatField(allow_null=True, help_text="Median seconds from lease to submit.")
+    asr_drafts = serializers.IntegerField(help_text="Transcriptions that started from the recognizer's draft.")
+    asr_unchanged = serializers.FloatField(allow_null=True, help_text="Share of those submitted unchanged.")
+    paused_on = serializers.ListField(child=serializers.CharField(), help_text="Projects the reviewer is paused on.")
+    clips_per_day = serializers.ListField(child=serializers.IntegerField(), help_text="With view=reviewer.")
+    gold_accuracy_per_day = serializers.ListField(child=serializers.FloatField(allow_null=True))
+
+
+class QualityListSerializer(serializers.Serializer):
+    project = serializers.CharField(allow_null=True)
+    start = serializers.DateField()
+    end = serializers.DateField()
+    view = serializers.ChoiceField(choices=["reviewer", "day"])
+    results = QualityRowSerializer(many=True)
+
+
+def _annotate_quality():
+    from .quality import QUALITY_DAYS_MAX, SORT_KEYS
+
+    extend_schema_view(get=extend_schema(summary="Reviewer quality: gold accuracy, agreement, throughput", parameters=[
+        OpenApiParameter("project", str, required=False, description="A project slug; all projects when absent."),
+        OpenApiParameter("days", int, required=False, description=f"1 to {QUALITY_DAYS_MAX} (default 14)."),
+        OpenApiParameter("end", OpenApiTypes.DATE, required=False, description="The last day (default today)."),
+        OpenApiParameter("view", str, required=False, enum=["reviewer", "day"]),
+        OpenApiParameter("sort", str, required=False, enum=list(SORT_KEYS)),
+        OpenApiParameter("order", str, required=False, enum=["asc", "desc"])],
+        responses={200: QualityListSerializer, **errors(400, *COMMON)}, auth=SESSION))(console.QualityListView)
+
+
+_annotate_quality()
 
 
 # --- Checkers and feedback (issue 11, parts 2 and 3) -----------------------------------

@@ -14,7 +14,7 @@ from django.db import transaction
 from django.db.models import Case, Exists, F, OuterRef, Value, When
 from django.utils import timezone
 
-from . import permissions, quotas
+from . import permissions, quality, quotas
 from .audit import audit_record
 from .review import transcription_landed, transcription_review_status
 from .errors import InvalidInput, LeaseExpired, NotFoundDenied, StaleVersion
@@ -203,12 +203,18 @@ def assignment_next(*, reviewer, another: bool = False) -> Assignment | None:
                     slots_taken__lt=F("project__transcriptions_per_clip"))
             .exclude(Exists(held))
             .exclude(Exists(checked))
+            # Issue 11: gold clips come only through quality.gold_pick; none on a project
+            # where the reviewer is paused.
+            .filter(is_gold=False).exclude(quality.paused_here(reviewer))
+            .annotate(gold_waiting=quality.gold_waiting(reviewer))
             .order_by("ingested_at", "id")
         )
         for _attempt in range(5):
             clip = _lease_candidate_pick(candidates)
             if clip is None:
+                quality.pause_refuse(reviewer)  # issue 11: a paused reviewer is told why
                 return None
+            clip = quality.gold_pick(reviewer=reviewer, clip=clip) or clip  # issue 11: gold at the project's rate
             # Compare-and-set: correct on its own where row locks do not exist (SQLite).
             claimed = Clip.objects.filter(pk=clip.pk, status=Clip.Status.OPEN, withheld=False,
                                           slots_taken=clip.slots_taken).update(
@@ -375,6 +381,7 @@ def transcription_submit(*, reviewer, assignment_id, text: str, labels,
             assignment=assignment, clip=assignment.clip, reviewer=reviewer, text=text, labels=clean,
             submitted_at=now,
             review_status=transcription_review_status(project=assignment.clip.project, clip=assignment.clip),
+            **quality.submission_scores(clip=assignment.clip, text=text, labels=clean),  # issue 11: WER, gold
         )
         last = Revision.objects.filter(assignment=assignment).order_by("-version").values_list("version", flat=True)
         Revision.objects.create(assignment=assignment, version=(last.first() or 0) + 1, kind=Revision.Kind.SUBMIT,
@@ -385,13 +392,15 @@ def transcription_submit(*, reviewer, assignment_id, text: str, labels,
         per_clip = assignment.clip.project.transcriptions_per_clip
         Clip.objects.filter(pk=assignment.clip_id).update(
             transcriptions_done=F("transcriptions_done") + 1,
-            status=Case(When(status=Clip.Status.OPEN, transcriptions_done__gte=per_clip - 1,
+            status=Case(When(status=Clip.Status.OPEN, is_gold=False, transcriptions_done__gte=per_clip - 1,
                              then=Value(Clip.Status.DONE)), default=F("status")),
         )
         transcription_landed(clip_id=assignment.clip_id, per_clip=per_clip)  # agreement once the last lands
         quotas.submission_count(reviewer=reviewer, now=now)
         audit_record(actor=reviewer, action="transcription.submit", object_type="assignment",
                      object_id=assignment.pk, clip_id=assignment.clip_id, details=_listening_details(listened_ms))
+        if assignment.clip.is_gold:  # issue 11: a gold result may pause the reviewer on this project
+            quality.reviewer_pause_check(reviewer=reviewer, project=assignment.clip.project, now=now)
     return transcription, True
 
 

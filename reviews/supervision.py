@@ -44,6 +44,8 @@ KNOWN_ACTIONS = (
     "transcription.submit", "transcripts.export",
     # Issue 11, parts 2 and 3: the checkers' second pass.
     "review.accept", "review.adjudicate", "review.expire", "review.lease", "review.reject",
+    # Issue 11, parts 1 and 4: gold references, the quality page, pauses.
+    "clip.gold", "console.quality", "reviewer.pause", "reviewer.unpause",
 )
 _ACTION = re.compile(r"^[a-z_.]{1,40}$")
 _EPOCH = datetime(1970, 1, 1, tzinfo=dt_timezone.utc)

@@ -15,7 +15,7 @@ from django.utils import timezone
 from reviews import services
 from reviews.audit import audit_record
 from reviews.models import (AuditEvent, AuditVerification, Escalation, LabelGroup, LabelSchema, Project, QuotaDefaults,
-                            ReviewerQuota, Transcription)
+                            ReviewerPause, ReviewerQuota, Transcription)
 from tests.conftest import make_user, session_client, totp_device
 from tests.test_admin import admin_form
 
@@ -57,6 +57,8 @@ MAKE = {
     "axes.accesslog": lambda ctx: _access(AccessLog),
     "axes.accessfailurelog": lambda ctx: _access(AccessFailureLog, locked_out=False),
     "otp_totp.totpdevice": lambda ctx: totp_device(ctx["bob"]),
+    "reviews.reviewerpause": lambda ctx: ReviewerPause.objects.create(
+        reviewer=ctx["bob"], project=Project.objects.get(slug="demo"), paused_at=timezone.now(), reason="walk"),
 }
 
 # label -> the one audit action its admin changes write (models absent here may change nothing)
@@ -88,7 +90,8 @@ CHANGE = {
 }
 
 # (label, bulk action) -> the audit action one selected object writes; any other action fails the walk
-ACTIONS = {("reviews.clip", "clips_erase"): "clip.erase"}
+ACTIONS = {("reviews.clip", "clips_erase"): "clip.erase", ("reviews.clip", "clips_gold"): "clip.gold",
+           ("reviews.reviewerpause", "pauses_lift"): "reviewer.unpause"}
 
 REGISTERED = sorted(model._meta.label_lower for model in admin.site._registry)
 

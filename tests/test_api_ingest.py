@@ -254,3 +254,62 @@ def test_unknown_project_alone_keeps_its_own_code(ingest_client, project):
     assert response.status_code == 400
     assert response.json() == {"code": "unknown_project", "detail": "No such project.",
                                "fields": {"project": "Unknown project."}}
+
+
+# --- Issue 11: the recognizer's hypothesis and gold references at ingest --------------------
+
+def test_the_hypothesis_and_a_gold_reference_are_stored_and_never_audited(ingest_client, project):
+    response = post(ingest_client, speech_bytes(), asr_text=" turn of the light ", asr_confidence="0.82",
+                    is_gold="true", gold_text="Turn off the lights.", gold_labels='{"speaker": "adult"}')
+    assert response.status_code == 201, response.content
+    clip = Clip.objects.get()
+    assert clip.asr_text == "turn of the light" and clip.asr_confidence == 0.82
+    assert clip.is_gold and clip.gold_text == "Turn off the lights." and clip.gold_labels == {"speaker": ["adult"]}
+    [event] = events("clip.ingest")
+    assert event.details == {"project": "demo", "duration_ms": clip.duration_ms, "asr": True, "gold": True}
+    assert "light" not in str(event.details)
+
+
+def test_the_new_fields_are_optional(ingest_client, project):
+    assert post(ingest_client, speech_bytes(), asr_text="", asr_confidence="", is_gold="",
+                gold_text="", gold_labels="").status_code == 201
+    clip = Clip.objects.get()
+    assert (clip.asr_text, clip.asr_confidence, clip.is_gold, clip.gold_text, clip.gold_labels) == ("", None, False,
+                                                                                                   "", {})
+
+
+@pytest.mark.parametrize("fields, field", [
+    ({"asr_text": "x", "asr_confidence": "1.5"}, "asr_confidence"),
+    ({"asr_text": "x", "asr_confidence": "nan"}, "asr_confidence"),
+    ({"asr_text": "x", "asr_confidence": "high"}, "asr_confidence"),
+    ({"asr_confidence": "0.5"}, "asr_confidence"),
+    ({"asr_text": "x" * 5001}, "asr_text"),
+    ({"is_gold": "maybe"}, "is_gold"),
+    ({"gold_text": "secret reference"}, "gold_text"),
+    ({"gold_labels": '{"speaker": ["adult"]}'}, "gold_labels"),
+    ({"is_gold": "true", "gold_labels": "{not json"}, "gold_labels"),
+    ({"is_gold": "true", "gold_labels": '["adult"]'}, "gold_labels"),
+    ({"is_gold": "true", "gold_labels": '{"speaker": ["robot"]}'}, "gold_labels"),
+    ({"is_gold": "true", "gold_labels": '{"mood": ["happy"]}'}, "gold_labels"),
+    ({"is_gold": "true", "gold_labels": "[" * 3000}, "gold_labels"),
+])
+def test_inconsistent_or_malformed_content_is_a_field_error(ingest_client, project, _isolated_media, fields, field):
+    response = post(ingest_client, speech_bytes(), **fields)
+    assert response.status_code == 400, response.content
+    body = response.json()
+    assert body["code"] == "invalid_metadata" and set(body["fields"]) == {field}
+    assert "secret reference" not in response.content.decode() and "robot" not in response.content.decode()
+    assert Clip.objects.count() == 0 and media_files(_isolated_media) == []
+
+
+def test_the_demo_manifest_brings_hypotheses_and_two_gold_clips(project, ingest_user):
+    from django.core.management import call_command
+
+    from tests.conftest import FIXTURE_CLIPS
+
+    call_command("ingest_clips", str(FIXTURE_CLIPS / "manifest.csv"), stdout=__import__("io").StringIO())
+    clips = Clip.objects.all()
+    assert clips.count() == 10 and all(clip.asr_text and clip.asr_confidence for clip in clips)
+    gold = clips.filter(is_gold=True)
+    assert gold.count() == 2 and {c.gold_labels["speaker"][0] for c in gold} == {"adult"}
+    assert clips.filter(asr_text="bradley the news headlines please").exists()  # realistic errors

@@ -187,6 +187,67 @@ SETUP = {"review.lease": lambda ctx: _review_setup(ctx, lease=False), "review.ac
          "review.adjudicate": lambda ctx: _review_setup(ctx, adjudicate=True)}
 
 
+
+# --- Gold clips and reviewer quality (issue 11, part 4) ----------------------------------------
+
+def _gold_setup(ctx):
+    """bob leases a gold clip (rate 1) and gets it wrong; no minimum yet, so no pause."""
+    import json
+
+    from django.contrib.auth import get_user_model
+
+    from reviews.ingest import clip_ingest
+    from tests.conftest import speech_bytes
+
+    project = ctx["project"]
+    project.gold_rate = 1
+    project.min_gold_samples = 1
+    project.save()
+    clip_ingest(actor=get_user_model().objects.get(username="ingest"), data={
+        "audio": speech_bytes(), "project": "demo", "account_id": "ACCT-GOLD", "recorded_at": "2026-11-20T08:00:00Z",
+        "locale": "en-US", "is_gold": "true", "gold_text": "turn on the lights",
+        "gold_labels": json.dumps({"speaker": ["adult"]})})
+    lease = services.assignment_next(reviewer=ctx["bob"])
+    services.transcription_submit(reviewer=ctx["bob"], assignment_id=lease.pk, text="play some jazz",
+                                  labels={"speaker": ["child"]})
+
+
+def _gold_mark(ctx):
+    clip = Clip.objects.order_by("ingested_at").first()
+    ctx["adas"].post("/admin/reviews/clip/", {"action": "clips_gold", "_selected_action": [str(clip.pk)],
+                                              "post": "yes", f"gold_{clip.pk}": "on",
+                                              f"gold_text_{clip.pk}": "call mum"})
+
+
+def _pause(ctx):
+    from reviews import quality
+
+    ctx["project"].min_gold_accuracy = "0.9"
+    ctx["project"].save()
+    quality.reviewer_pause_check(reviewer=ctx["bob"], project=ctx["project"])
+
+
+def _pause_setup(ctx):
+    from reviews.models import ReviewerPause
+
+    ctx["pause"] = ReviewerPause.objects.create(reviewer=ctx["bob"], project=ctx["project"], paused_at=timezone.now(),
+                                                reason="Paused for the test.")
+
+
+def _unpause(ctx):
+    ctx["adas"].post("/admin/reviews/reviewerpause/", {"action": "pauses_lift",
+                                                       "_selected_action": [str(ctx["pause"].pk)]})
+
+
+def _quality(ctx):
+    ctx["sam_verified"].get("/console/quality/")
+
+
+CASES.update({"clip.gold": _gold_mark, "reviewer.pause": _pause, "reviewer.unpause": _unpause,
+              "console.quality": _quality})
+SETUP.update({"reviewer.pause": _gold_setup, "reviewer.unpause": _pause_setup,
+              "console.quality": lambda ctx: ctx.update(sam_verified=session_client(ctx["sam"]))})
+
 @pytest.mark.parametrize("action", list(CASES))
 def test_each_action_writes_exactly_one_event_of_its_kind(action, held, project, alice, bob, sam, ada, ingest_client,
                                                           django_capture_on_commit_callbacks):

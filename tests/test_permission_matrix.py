@@ -250,3 +250,58 @@ def test_checkers_hold_no_model_wide_clip_permission(review_world):
     assert not cleo.has_perm("reviews.review_clip") and cleo.has_perm("reviews.review_clip", clip)
     assert clients["cleo"].post(f"/api/v1/reviews/{item['id']}/accept/", {}, format="json").status_code == 200
     assert not get_user_model().objects.get(username="cleo").has_perm("reviews.review_clip", clip)
+
+
+# --- Reviewer quality (issue 11, part 4): supervisors only --------------------------------
+QUALITY_ACTORS = {"alice": 404, "bob": 404, "cleo": 404, "sam": 200, "ada": 404, "ingest": 404, "anonymous": 401}
+
+
+@pytest.fixture
+def quality_world(world, project):
+    from reviews import permissions
+    from tests.helpers import make_user
+
+    clients, assignment = world
+    cleo = make_user("cleo", permissions.CHECKER)
+    project.members.add(cleo)
+    clients["cleo"] = session_client(cleo)
+    return clients
+
+
+@pytest.mark.parametrize("url", ["/api/v1/quality/", "/api/v1/quality/?project=demo&view=day&sort=clips"])
+def test_the_quality_api_is_for_supervisors_only(quality_world, url):
+    for actor, status in QUALITY_ACTORS.items():
+        for method in METHODS:
+            before = denials()
+            response = call(quality_world[actor], method, url)
+            expected = status if method == "get" or status != 200 else 405
+            assert response.status_code == expected, (actor, method, response.content[:200])
+            assert denials() == before + (1 if expected in (401, 404) else 0), (actor, method)
+            if expected in (401, 404):
+                assert set(response.json()) == {"code", "detail"}
+
+
+def test_the_quality_page_is_for_supervisors_only(quality_world):
+    pages = {**QUALITY_ACTORS, "anonymous": 302}
+    del pages["ingest"]  # a service token opens no page
+    for actor, status in pages.items():
+        response = quality_world[actor].get("/console/quality/")
+        assert response.status_code == status, actor
+        if status == 404:
+            assert b"<table" not in response.content
+    sam = quality_world["sam"]
+    for method in ("post", "put", "patch", "delete"):
+        assert getattr(sam, method)("/console/quality/").status_code == 405
+
+
+def test_pauses_are_lifted_by_admins_only(quality_world, project, bob):
+    from reviews.models import ReviewerPause
+
+    pause = ReviewerPause.objects.create(reviewer=bob, project=project, paused_at="2026-11-20T10:00:00Z",
+                                         reason="test")
+    for actor in ("alice", "bob", "cleo", "sam", "anonymous"):
+        response = quality_world[actor].post("/admin/reviews/reviewerpause/",
+                                             {"action": "pauses_lift", "_selected_action": [str(pause.pk)]})
+        assert response.status_code == 302 and "/login/" in response["Location"], actor
+    pause.refresh_from_db()
+    assert pause.lifted_at is None

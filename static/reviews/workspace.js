@@ -26,6 +26,7 @@
   let viewStart = 0;       // seconds at the left edge of the zoomed waveform
   let region = null;       // {start, end} seconds of a selected region; playback loops inside it
   let version = 0;         // draft version this tab last saw
+  let asrText = "";        // the recognizer's hypothesis for this clip ("" when none)
   let saveTimer = null;
   let saving = null;       // promise of the save in flight
   let conflict = false;
@@ -215,6 +216,13 @@
   }
 
   // --- Drafts ------------------------------------------------------------------------
+  // The text is marked "From ASR" while it is still exactly the recognizer's hypothesis.
+  function showAsrState() {
+    const fromAsr = !!asrText && $("text").value === asrText;
+    $("asr-state").hidden = !fromAsr;
+    $("text").classList.toggle("from-asr", fromAsr);
+  }
+
   function scheduleSave() {
     if (!live() || conflict) return;
     $("draft-state").textContent = "Unsaved changes";
@@ -256,7 +264,8 @@
     conflict = false;
     $("conflict").hidden = true;
     version = r.data.draft.version;
-    $("text").value = r.data.draft.text;
+    $("text").value = version ? r.data.draft.text : (r.data.draft.text || asrText);
+    showAsrState();
     renderLabels(r.data.label_schema, r.data.draft.labels || {});
     $("draft-state").textContent = "Loaded the newer version";
     $("text").focus();
@@ -496,7 +505,13 @@
     $("text").readOnly = false;
     $("conflict").hidden = true;
     $("draft-state").textContent = version ? "Draft restored" : "";
-    $("text").value = data.draft.text;
+    // No draft yet: start from the recognizer's hypothesis, if there is one, to correct.
+    asrText = (data.asr && data.asr.text) || "";
+    const confidence = data.asr && typeof data.asr.confidence === "number" ? data.asr.confidence : null;
+    $("asr-detail").textContent = "This text is the speech recognizer's guess" +
+      (confidence === null ? "" : " (confidence " + Math.round(confidence * 100) + "%)") + ": listen and correct it.";
+    $("text").value = version ? data.draft.text : (data.draft.text || asrText);
+    showAsrState();
     renderLabels(data.label_schema, data.draft.labels || {});
     canvas.setAttribute("aria-valuemax", (data.clip.duration_ms / 1000).toFixed(1));
     showError("");
@@ -525,6 +540,8 @@
     stopAudio();
     if (r.status === 204) { showPanel("empty"); say("No clips waiting."); return; }
     if (r.status === 429) {
+      const paused = r.data && r.data.code === "reviewer_paused";  // issue 11: paused on gold accuracy
+      $("quota-title").textContent = paused ? "Your work is paused" : "That's all for now";
       $("quota-detail").textContent = detail(r, "You have reached a limit for now.");
       const resets = r.data && r.data.resets_at ? new Date(r.data.resets_at) : null;
       $("quota-reset").textContent = resets ? "You can continue from " + resets.toLocaleString() + "." : "";
@@ -793,6 +810,7 @@
   }, {passive: false});
   $("task").addEventListener("submit", submit);
   $("text").addEventListener("input", scheduleSave);
+  $("text").addEventListener("input", showAsrState);
   $("skip").addEventListener("click", skip);
   $("flag").addEventListener("click", flag);
   $("reload-draft").addEventListener("click", reloadDraft);

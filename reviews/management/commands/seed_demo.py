@@ -2,6 +2,7 @@
 
 import base64
 import os
+from decimal import Decimal
 from pathlib import Path
 
 from django.contrib.auth import get_user_model
@@ -51,7 +52,10 @@ class Command(BaseCommand):
         with transaction.atomic():
             users = self._users()
             schema = self._schema()
-            project, _ = Project.objects.get_or_create(slug="demo", defaults={"name": "Demo", "label_schema": schema})
+            # Two of the ten demo clips are gold (manifest columns is_gold, gold_text, gold_labels);
+            # at 1 in 4 a reviewer meets them early. Every clip carries a recognizer's draft (asr_text).
+            project, _ = Project.objects.get_or_create(slug="demo", defaults={
+                "name": "Demo", "label_schema": schema, "gold_rate": Decimal("0.25")})
             if not project.members.filter(pk=users["cleo"].pk).exists():
                 # First seed with a checker: every submission goes to cleo's queue (admins may change it).
                 Project.objects.filter(pk=project.pk).update(review_mode="all")
