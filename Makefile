@@ -52,14 +52,21 @@ test: system-test-deps $(VENV)/.test-deps
 contract: system-test-deps $(VENV)/.test-deps
 	tests/tools/with_postgres.sh $(PY) tests/tools/contract.py
 
+# Lint and import order (ruff, configured in pyproject.toml); .ci/run runs it too.
+.PHONY: lint
+lint: $(VENV)/.test-deps
+	$(VENV)/bin/ruff check .
+
 clean:
 	rm -rf $(VENV) var
 
-# Privacy benchmark of the voice disguise (issue 7): optional heavy dependencies in
-# their own virtualenv (.venv-bench), see tests/bench/privacy/.
+# Privacy benchmark of the voice disguise (issues 7, 13): optional heavy dependencies in
+# their own virtualenv (.venv-bench), see tests/bench/privacy/. Every preset in one run
+# (about 30-60 min on 2 shared cores); BENCH_ARGS narrows it, e.g.
+#   make bench-privacy BENCH_ARGS="--presets none,target --no-informed"
 .PHONY: bench-privacy
 bench-privacy: system-deps
-	tests/bench/privacy/run.sh
+	tests/bench/privacy/run.sh $(BENCH_ARGS)
 
 # Audit trail at scale (issue 5): fills 10 million events into a throwaway PostgreSQL
 # (or $DATABASE_URL) and times the console's queries.

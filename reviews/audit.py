@@ -64,7 +64,7 @@ class RequestContext:
 
 
 _request_context: contextvars.ContextVar[RequestContext] = contextvars.ContextVar(
-    "audit_request_context", default=RequestContext()
+    "audit_request_context", default=RequestContext()  # noqa: B039 - a frozen dataclass, never mutated
 )
 
 

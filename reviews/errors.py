@@ -50,7 +50,8 @@ ERROR_CODES: dict[str, tuple[int, str]] = {
     "invalid_version": (400, "A version number is required."),
     "invalid_reason": (400, "Say briefly why."),
     "empty_transcription": (400, "Type what you hear, or choose labels that say why you cannot."),
-    "lease_expired": (409, "Your time on this clip ran out; it went back to the queue. Your text is still on the page."),
+    "lease_expired": (409, "Your time on this clip ran out; it went back to the queue. "
+                           "Your text is still on the page."),
     "assignment_withdrawn": (409, "This clip was withdrawn from review. Your text is still on the page."),
     "stale_version": (409, "This draft was changed in another tab or window. Reload to see the newer version."),
     "audio_gone": (410, "This clip's audio is no longer available."),

@@ -58,7 +58,8 @@ def submit(client, url, **changes):
     data = {k: v for k, v in data.items() if v is not None}
     response = client.post(url, data)
     import re
-    assert response.status_code == 302, re.findall(r"errorlist[^>]*>(.*?)</ul>|errornote[^>]*>(.*?)</p>", response.content.decode(), re.S)[:5]
+    problems = re.findall(r"errorlist[^>]*>(.*?)</ul>|errornote[^>]*>(.*?)</p>", response.content.decode(), re.S)
+    assert response.status_code == 302, problems[:5]
     return response
 
 

@@ -64,7 +64,8 @@ def test_a_reviewer_who_uses_the_tool_normally_raises_no_anomaly(project, ingest
     third = client.post(NEXT).json()
     assert fetch(client, third) == 200
     assert client.post(f"/api/v1/assignments/{third['id']}/submit/",
-                       {"text": "call mum", "labels": SPEAKER, "listened_ms": 300_000}, format="json").status_code == 201
+                       {"text": "call mum", "labels": SPEAKER, "listened_ms": 300_000},
+                       format="json").status_code == 201
 
     assert len(events("audio.play", actor=alice)) == 4
     assert [e.details.get("listened_ms") for e in events("transcription.submit")] == [listened, 300_000]

@@ -41,7 +41,8 @@ def test_alice_leases_listens_submits_and_gets_the_next_clip(project, ingest, al
     assert Transcription.objects.get().text == "set a timer for ten minutes"
     assert Clip.objects.get(pk=first["clip"]["id"]).status == "done"
     actions = [e.action for e in events() if e.actor_id == alice.pk]
-    assert actions == ["auth.login", "assignment.lease", "audio.token", "audio.play", "transcription.submit", "assignment.lease"]
+    assert actions == ["auth.login", "assignment.lease", "audio.token", "audio.play", "transcription.submit",
+                       "assignment.lease"]
 
 
 def test_bob_never_gets_the_clip_alice_holds(project, ingest, alice, bob):

@@ -214,8 +214,8 @@ def cover_art_bytes(tmp_path, fmt: str = "mp3") -> bytes:
     subprocess.run(["ffmpeg", "-v", "error", "-y", "-f", "lavfi", "-i", "color=c=red:s=32x32:d=1", "-frames:v", "1",
                     str(cover)], capture_output=True, check=True)
     subprocess.run(["ffmpeg", "-v", "error", "-y", "-i", "pipe:0", "-i", str(cover), "-map", "0:a", "-map", "1:v",
-                    "-c:a", {"mp3": "libmp3lame", "flac": "flac"}[fmt], "-c:v", "copy", "-disposition:v", "attached_pic",
-                    str(song)], input=speech_bytes(), capture_output=True, check=True)
+                    "-c:a", {"mp3": "libmp3lame", "flac": "flac"}[fmt], "-c:v", "copy",
+                    "-disposition:v", "attached_pic", str(song)], input=speech_bytes(), capture_output=True, check=True)
     return song.read_bytes()
 
 

@@ -212,7 +212,8 @@ def main() -> int:
                                   threads=args.threads)
         say(f"Machine: {os.cpu_count()} cores (shared), load average {os.getloadavg()[0]:.2f}; "
             f"{server.describe}; PostgreSQL {pg.bindir.parent.name} throwaway, "
-            f"{'durable' if pg.durable else 'NOT durable'} ({pg.durability()}); {clips:,} clips ({world['real_clips']} ingested through clip_ingest, "
+            f"{'durable' if pg.durable else 'NOT durable'} ({pg.durability()}); {clips:,} clips "
+            f"({world['real_clips']} ingested through clip_ingest, "
             f"the rest bulk rows pointing at their audio), transcriptions_per_clip 1")
         started = time.monotonic()
         clients = harness.clients_login(server.port, world["reviewers"])

@@ -211,7 +211,8 @@ def main() -> int:
         envs["full"]["MEDIA_ROOT"] = envs["empty"]["MEDIA_ROOT"]
         for kind in ("empty", "full"):
             harness.app_prepare(envs[kind])
-        say(f"Preparing: empty ({args.empty_clips:,} open clips, enough for the run) and full ({args.clips:,} clips, {args.open:,} open, "
+        say(f"Preparing: empty ({args.empty_clips:,} open clips, enough for the run) and full "
+            f"({args.clips:,} clips, {args.open:,} open, "
             f"{args.events:,} audit events); PostgreSQL throwaway, fsync off")
         for kind in ("empty", "full"):
             child(envs[kind], "prepare", kind, "--clips", str(args.clips), "--open", str(args.open),
