@@ -343,7 +343,7 @@ class QualityListView(SupervisorView):
     audit_action = "console.quality"
 
     def get(self, request):
-        query = quality.quality_query_parse(request.query_params,
+        query = quality.quality_query_parse(request.query_params, strict=True,
                                             today=timezone.localdate(timezone=supervision.console_time_zone()))
         rows = quality.quality_view(supervisor=request.user, query=query)
         return Response({"project": query.project.slug if query.project else None,

@@ -17,6 +17,7 @@ logged or written to the audit trail, only numbers and counts.
 """
 
 import random
+import re
 import statistics
 from collections import defaultdict
 from dataclasses import dataclass, field
@@ -344,11 +345,25 @@ class QualityQuery:
         return [self.start_day + timedelta(days=i) for i in range((self.end_day - self.start_day).days + 1)]
 
 
-def quality_query_parse(params, *, today: date) -> QualityQuery:
-    """Read the page's (or the API's) query parameters; refuse what is not valid."""
+QUALITY_PARAMS = ("project", "days", "end", "view", "sort", "order")
+
+
+def quality_query_parse(params, *, today: date, strict: bool = False) -> QualityQuery:
+    """Read the page's (or the API's) query parameters; refuse what is not valid.
+
+    The page's form sends empty fields for "the default"; the API (``strict``) leaves a
+    parameter out for that and refuses one sent empty or padded, as its schema says."""
     from django.utils.dateparse import parse_date
 
     errors = {}
+    if strict:
+        for name in QUALITY_PARAMS:
+            value = params.get(name)
+            if value is not None and (not value or value != value.strip()):
+                errors[name] = "Leave it out for the default; no spaces around a value."
+        end = params.get("end")
+        if end and not re.fullmatch(r"\d{4}-\d{2}-\d{2}", end):
+            errors["end"] = "A day, e.g. 2026-11-20."
     get = lambda name: (params.get(name) or "").strip()  # noqa: E731
     project = None
     if get("project"):

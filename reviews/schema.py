@@ -325,7 +325,8 @@ def _annotate_quality():
 
     extend_schema_view(get=extend_schema(summary="Reviewer quality: gold accuracy, agreement, throughput", parameters=[
         OpenApiParameter("project", str, required=False, description="A project slug; all projects when absent."),
-        OpenApiParameter("days", int, required=False, description=f"1 to {QUALITY_DAYS_MAX} (default 14)."),
+        OpenApiParameter("days", {"type": "integer", "minimum": 1, "maximum": QUALITY_DAYS_MAX}, required=False,
+                         description=f"1 to {QUALITY_DAYS_MAX} (default 14)."),
         OpenApiParameter("end", OpenApiTypes.DATE, required=False, description="The last day (default today)."),
         OpenApiParameter("view", str, required=False, enum=["reviewer", "day"]),
         OpenApiParameter("sort", str, required=False, enum=list(SORT_KEYS)),

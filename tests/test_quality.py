@@ -345,6 +345,11 @@ def test_the_quality_api_answers_json(seeded, sam):
     alice = next(row for row in body["results"] if row["reviewer"] == "alice")
     assert alice["gold_accuracy"] == 0.7 and alice["acceptance_rate"] == 0.5 and alice["clips_per_day"] == [3]
     assert session_client(sam).get("/api/v1/quality/?days=-1").json()["code"] == "invalid_filters"
+    # The API leaves a parameter out for its default; sent empty, padded or loosely written it is refused.
+    for bad in ("end=", "project=", "days=%205", "end=2026-1-5", "view="):
+        assert session_client(sam).get(f"/api/v1/quality/?{bad}").status_code == 400, bad
+    # The page's form sends its empty fields: those mean the defaults there.
+    assert session_client(sam).get("/console/quality/?project=&days=&end=&view=reviewer").status_code == 200
 
 
 # --- Part 4: pauses -------------------------------------------------------------------------------------
