@@ -24,8 +24,21 @@ from . import lifecycle, quality, services
 from .audit import audit_record
 from .disguise import PRESETS
 from .errors import InvalidInput
-from .models import (Assignment, AuditEvent, AuditVerification, Clip, Escalation, Label, LabelGroup, LabelSchema,
-                     Project, QuotaDefaults, ReviewerPause, ReviewerQuota, Transcription)
+from .models import (
+    Assignment,
+    AuditEvent,
+    AuditVerification,
+    Clip,
+    Escalation,
+    Label,
+    LabelGroup,
+    LabelSchema,
+    Project,
+    QuotaDefaults,
+    ReviewerPause,
+    ReviewerQuota,
+    Transcription,
+)
 
 QUOTA_MODELS = (QuotaDefaults, ReviewerQuota)
 # Recorded as "changed", never with a value: secrets, and staff members' personal details

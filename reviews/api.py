@@ -3,17 +3,15 @@
 import logging
 
 from django.conf import settings
+from django.contrib.auth import authenticate, login, logout
 from django.core.exceptions import RequestDataTooBig, SuspiciousOperation
-from django.middleware.csrf import get_token
-from django.db import DatabaseError, InterfaceError, OperationalError
+from django.db import DatabaseError, InterfaceError, OperationalError, transaction
 from django.http import Http404, HttpResponse
+from django.middleware.csrf import get_token
+from django.utils.decorators import method_decorator
 from rest_framework import exceptions, parsers, serializers, status
 from rest_framework.response import Response
 from rest_framework.views import APIView
-
-from django.contrib.auth import authenticate, login, logout
-from django.db import transaction
-from django.utils.decorators import method_decorator
 
 from . import ingest, lifecycle, mfa, permissions, services
 from .audit import actor_role, audit_denied

@@ -19,9 +19,9 @@ from django.utils import timezone
 from guardian.models import UserObjectPermission
 
 from .audit import audit_record
-from .review import clip_final, project_label_alpha
 from .errors import InvalidInput
 from .models import Assignment, AuditEvent, Clip, Draft, Escalation, Revision, SubjectOptOut, Transcription
+from .review import clip_final, project_label_alpha
 
 PERSONAL_INFO_LABEL = "contains-personal-information"
 

@@ -12,9 +12,9 @@ from functools import lru_cache
 
 from django.conf import settings
 from django.contrib.auth.models import Group, Permission
+from django.contrib.sessions.models import Session
 from django.core import signing
 from django.db import connection
-from django.contrib.sessions.models import Session
 from django.utils import timezone
 from django_otp import user_has_device
 from guardian.models import UserObjectPermission

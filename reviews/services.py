@@ -16,10 +16,9 @@ from django.utils import timezone
 
 from . import permissions, quality, quotas
 from .audit import audit_record
-from .review import transcription_landed, transcription_review_status
 from .errors import InvalidInput, LeaseExpired, NotFoundDenied, StaleVersion
-from .models import (Assignment, Clip, Draft, Escalation, Label, LabelGroup, LabelSchema, Review, Revision,
-                     Transcription)
+from .models import Assignment, Clip, Draft, Escalation, Label, LabelGroup, LabelSchema, Review, Revision, Transcription
+from .review import transcription_landed, transcription_review_status
 
 MAX_TEXT = 5000
 MAX_REASON = 500

@@ -3,12 +3,11 @@
 import sys
 
 from django.conf import settings
-from django.core.exceptions import RequestDataTooBig
-from django.core.files.storage import default_storage
-from django.db import DatabaseError, InterfaceError, OperationalError, connection
 from django.contrib.auth import views as auth_views
 from django.contrib.auth.decorators import login_required
-from django.db import transaction
+from django.core.exceptions import RequestDataTooBig
+from django.core.files.storage import default_storage
+from django.db import DatabaseError, InterfaceError, OperationalError, connection, transaction
 from django.http import HttpResponse, JsonResponse
 from django.shortcuts import redirect, render
 from django.templatetags.static import static

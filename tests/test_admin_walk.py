@@ -14,8 +14,18 @@ from django.utils import timezone
 
 from reviews import services
 from reviews.audit import audit_record
-from reviews.models import (AuditEvent, AuditVerification, Escalation, LabelGroup, LabelSchema, Project, QuotaDefaults,
-                            ReviewerPause, ReviewerQuota, Transcription)
+from reviews.models import (
+    AuditEvent,
+    AuditVerification,
+    Escalation,
+    LabelGroup,
+    LabelSchema,
+    Project,
+    QuotaDefaults,
+    ReviewerPause,
+    ReviewerQuota,
+    Transcription,
+)
 from tests.conftest import make_user, session_client, totp_device
 from tests.test_admin import admin_form
 

@@ -35,8 +35,6 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 import harness  # noqa: E402
 from harness import OPS, say  # noqa: E402
 
-
-
 # --- Child: prepare or explain one database (runs with that database's environment) --------
 
 def copy_rows(cursor, table: str, columns: list[str], rows) -> None:

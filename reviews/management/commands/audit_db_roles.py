@@ -1,8 +1,8 @@
 """Print (or apply) the PostgreSQL set-up where the application may only add and read audit events."""
 
 from django.core.management.base import BaseCommand, CommandError
-from psycopg2 import sql
 from django.db import connection
+from psycopg2 import sql
 
 from reviews.models import AuditEvent
 

@@ -44,6 +44,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 os.environ.setdefault("DJANGO_SETTINGS_MODULE", "annotator.settings")
 
 from corpus import corpus_build  # noqa: E402
+
 from reviews import audio, disguise  # noqa: E402
 
 RATE = 16000
