@@ -16,6 +16,7 @@ from rest_framework.views import APIView
 from . import ingest, lifecycle, mfa, permissions, services
 from .audit import actor_role, audit_denied
 from .errors import AudioGone, DomainError, json_error
+from .guidelines import guidelines_render
 from .ingest import IngestSerializer
 from .permissions import IsIngestService, IsReviewer
 from .views import locked_out
@@ -209,6 +210,8 @@ def assignment_payload(assignment, progress: dict | None = None) -> dict:
         # draft yet. Always this shape (empty text when none), gold clip or not.
         "asr": {"text": clip.asr_text, "confidence": clip.asr_confidence},
         "skip_reasons": clip.project.skip_reason_choices(),
+        # Issue 12: the project's guidelines, already sanitized HTML (empty string when none).
+        "guidelines_html": guidelines_render(text=clip.project.guidelines),
         "progress": progress,
     }
 

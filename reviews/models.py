@@ -143,6 +143,11 @@ class Project(models.Model):
         validators=[MinValueValidator(Decimal("0")), MaxValueValidator(Decimal("1"))],
         help_text="With several transcriptions per clip: below this text agreement (1 - mean pairwise WER) "
                   "a checker adjudicates; at or above it the consensus is taken automatically.")
+    # Issue 12: shown to reviewers in the workspace, rendered and sanitized by reviews/guidelines.py.
+    guidelines = models.TextField(
+        blank=True, default="",
+        help_text="Transcription guidelines shown to this project's reviewers in the workspace, in Markdown "
+                  "(headings, lists, emphasis, links). Raw HTML and images are not shown.")
 
     def __str__(self) -> str:
         return self.name

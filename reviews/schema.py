@@ -99,6 +99,8 @@ class AssignmentSerializer(serializers.Serializer):
     asr = AsrDraftSerializer(help_text="Pre-fills the text when there is no draft yet (issue 11).")
     skip_reasons = serializers.ListField(child=serializers.CharField(),
                                          help_text="The project's preset skip reasons; the page adds \"Other\".")
+    guidelines_html = serializers.CharField(
+        allow_blank=True, help_text="The project's guidelines as sanitized HTML; empty string when none (issue 12).")
     progress = ProgressSerializer(allow_null=True)
 
 

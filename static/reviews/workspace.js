@@ -137,6 +137,38 @@
     say(withdrawn ? "This clip was withdrawn from review." : "Time ran out on this clip.");
   }
 
+  // --- Guidelines (issue 12): a panel beside the task, not a modal -------------------
+  let guidelinesReturn = null;  // where focus goes back when the panel closes
+  function showGuidelines(html) {
+    // Sanitized on the server (reviews/guidelines.py: Markdown without raw HTML, then an
+    // allow-list), so inserting it as HTML is safe; the CSP would refuse scripts anyway.
+    $("guidelines-body").innerHTML = html || "";
+    $("guidelines-open").hidden = !html;
+    if (!html) closeGuidelines(false);
+  }
+  function openGuidelines() {
+    if ($("guidelines-open").hidden) return;
+    const active = document.activeElement;
+    guidelinesReturn = active && active !== document.body ? active : $("guidelines-open");
+    $("guidelines").hidden = false;
+    $("guidelines-open").setAttribute("aria-expanded", "true");
+    $("guidelines-title").focus();
+  }
+  function closeGuidelines(restoreFocus = true) {
+    if ($("guidelines").hidden) return;
+    $("guidelines").hidden = true;
+    $("guidelines-open").setAttribute("aria-expanded", "false");
+    const back = guidelinesReturn;
+    guidelinesReturn = null;
+    if (!restoreFocus) return;
+    // Back where the reviewer was, unless that control has gone away meanwhile.
+    if (back && back.isConnected && !back.disabled && back.getClientRects().length) back.focus();
+    else $("guidelines-open").focus();
+  }
+  function toggleGuidelines() {
+    if ($("guidelines").hidden) openGuidelines(); else closeGuidelines();
+  }
+
   // --- Labels --------------------------------------------------------------------
   function renderLabels(schema, chosen) {
     const host = $("labels");
@@ -513,6 +545,7 @@
     $("text").value = version ? data.draft.text : (data.draft.text || asrText);
     showAsrState();
     renderLabels(data.label_schema, data.draft.labels || {});
+    showGuidelines(data.guidelines_html);
     canvas.setAttribute("aria-valuemax", (data.clip.duration_ms / 1000).toFixed(1));
     showError("");
     showProgress(data.progress);
@@ -739,7 +772,7 @@
     }
     const action = {" ": togglePlay, k: togglePlay, j: () => seekBy(-3), l: () => seekBy(3), "[": () => setSpeed(-1),
       "]": () => setSpeed(1), "=": () => setZoom(1), "+": () => setZoom(1), "-": () => setZoom(-1),
-      s: skip, f: flag, t: () => $("text").focus(), "?": openHelp}[key];
+      s: skip, f: flag, t: () => $("text").focus(), g: toggleGuidelines, "?": openHelp}[key];
     if (action) { event.preventDefault(); action(); return; }
     if (/^[1-9]$/.test(event.key)) { event.preventDefault(); toggleLabel(event.key); }
   }
@@ -772,6 +805,15 @@
   confirmOnEnter($("skip-dialog"));
   confirmOnEnter($("flag-dialog"));
   $("help-open").addEventListener("click", openHelp);
+  $("guidelines-open").addEventListener("click", toggleGuidelines);
+  $("guidelines-close").addEventListener("click", () => closeGuidelines());
+  // Esc anywhere in the panel closes it (before the page's own Esc handling sees the key).
+  $("guidelines").addEventListener("keydown", (event) => {
+    if (event.key !== "Escape" || document.querySelector("dialog[open]")) return;
+    event.preventDefault();
+    event.stopPropagation();
+    closeGuidelines();
+  });
   $("play").addEventListener("click", togglePlay);
   $("back").addEventListener("click", () => seekBy(-3));
   $("forward").addEventListener("click", () => seekBy(3));
