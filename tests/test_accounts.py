@@ -10,7 +10,7 @@ from django.utils import timezone
 from rest_framework.test import APIClient
 
 from reviews.models import ServiceToken, UserSession
-from tests.conftest import INGEST_TOKEN, PASSWORD, events, speech_bytes, totp_now
+from tests.helpers import INGEST_TOKEN, PASSWORD, events, speech_bytes, totp_now
 
 
 def web_login(client, username, password=PASSWORD):

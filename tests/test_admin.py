@@ -6,7 +6,7 @@ import pytest
 from django.contrib.auth.models import Group
 
 from reviews.models import AuditEvent, Project, QuotaDefaults, ReviewerQuota
-from tests.conftest import session_client
+from tests.helpers import session_client
 
 
 class FormFields(HTMLParser):
@@ -252,7 +252,7 @@ def test_a_staff_members_personal_details_are_audited_as_changed_not_by_value(ad
 
 
 def test_no_admin_page_shows_an_authenticators_key(admin_client, sam):
-    from tests.conftest import totp_device
+    from tests.helpers import totp_device
 
     device = totp_device(sam)
     for url in ("/admin/otp_totp/totpdevice/", f"/admin/otp_totp/totpdevice/{device.pk}/change/",

@@ -26,7 +26,7 @@ from reviews.models import (
     ReviewerQuota,
     Transcription,
 )
-from tests.conftest import make_user, session_client, totp_device
+from tests.helpers import make_user, session_client, totp_device
 from tests.test_admin import admin_form
 
 LABELS = {"speaker": ["adult"]}

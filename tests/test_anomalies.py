@@ -11,7 +11,7 @@ import time_machine
 
 from reviews import anomalies
 from reviews.models import AuditEvent, Clip, ReviewerQuota
-from tests.conftest import events, session_client
+from tests.helpers import events, session_client
 
 NEXT = "/api/v1/assignments/next/"
 SPEAKER = {"speaker": ["adult"]}

@@ -7,7 +7,7 @@ import time_machine
 from django.utils import timezone
 
 from reviews.models import Assignment, AuditEvent, Clip, Transcription
-from tests.conftest import events, session_client
+from tests.helpers import events, session_client
 
 LABELS = {"speaker": ["adult"]}
 

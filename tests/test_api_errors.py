@@ -9,7 +9,7 @@ import pytest
 from django.db import OperationalError
 from rest_framework.test import APIClient
 
-from tests.conftest import events, session_client
+from tests.helpers import events, session_client
 
 ROOT = Path(__file__).resolve().parent.parent
 

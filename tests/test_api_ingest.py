@@ -5,7 +5,7 @@ import pytest
 from django.core.files.uploadedfile import SimpleUploadedFile
 
 from reviews.models import AuditEvent, Clip
-from tests.conftest import events, session_client, speech_bytes, tone_bytes
+from tests.helpers import events, session_client, speech_bytes, tone_bytes
 
 GOOD = {"project": "demo", "account_id": "ACCT-1", "first_name": "Ann", "device_serial": "SN-1",
         "recorded_at": "2026-11-20T08:15:02Z", "locale": "en-US"}
@@ -305,7 +305,7 @@ def test_inconsistent_or_malformed_content_is_a_field_error(ingest_client, proje
 def test_the_demo_manifest_brings_hypotheses_and_two_gold_clips(project, ingest_user):
     from django.core.management import call_command
 
-    from tests.conftest import FIXTURE_CLIPS
+    from tests.helpers import FIXTURE_CLIPS
 
     call_command("ingest_clips", str(FIXTURE_CLIPS / "manifest.csv"), stdout=__import__("io").StringIO())
     clips = Clip.objects.all()

@@ -12,7 +12,7 @@ import pytest
 from pydub import AudioSegment
 
 from reviews import audio
-from tests.conftest import export_bytes, speech_bytes, tone_bytes
+from tests.helpers import export_bytes, speech_bytes, tone_bytes
 
 
 def decode_mp3(data: bytes) -> AudioSegment:

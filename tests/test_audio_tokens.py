@@ -9,7 +9,7 @@ from django.utils import timezone
 
 from reviews import services
 from reviews.models import AudioTokenUse, AuditEvent
-from tests.conftest import events, race, session_client
+from tests.helpers import events, race, session_client
 
 
 def lease(client):

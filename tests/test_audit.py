@@ -5,7 +5,7 @@ from django.test import Client
 
 from reviews.audit import GENESIS_HASH, event_fields, event_hash
 from reviews.models import Assignment, AuditEvent, Transcription
-from tests.conftest import PASSWORD, events, session_client
+from tests.helpers import PASSWORD, events, session_client
 
 
 def test_login_logout_and_failed_login_are_audited(alice):

@@ -11,7 +11,7 @@ from django.utils import timezone
 
 from reviews import lifecycle, services
 from reviews.models import AuditEvent, Clip, ReviewerQuota
-from tests.conftest import PASSWORD, session_client, speech_bytes, totp_now
+from tests.helpers import PASSWORD, session_client, speech_bytes, totp_now
 from tests.test_admin import submit
 
 
@@ -197,7 +197,7 @@ def _gold_setup(ctx):
     from django.contrib.auth import get_user_model
 
     from reviews.ingest import clip_ingest
-    from tests.conftest import speech_bytes
+    from tests.helpers import speech_bytes
 
     project = ctx["project"]
     project.gold_rate = 1

@@ -3,7 +3,7 @@
 import pytest
 
 from reviews.models import AuditEvent, Transcription
-from tests.conftest import DOCS, sign_in, wait_js
+from tests.helpers import DOCS, sign_in, wait_js
 
 pytestmark = pytest.mark.browser
 

@@ -10,7 +10,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.conftest import PASSWORD, sign_in, totp_device, totp_now, wait_js
+from tests.helpers import PASSWORD, sign_in, totp_device, totp_now, wait_js
 
 pytestmark = pytest.mark.browser
 AXE = Path(__file__).resolve().parent / "tools" / "axe.min.js"

@@ -3,7 +3,7 @@
 import pytest
 
 from reviews.models import AuditEvent, Clip, ReviewerQuota
-from tests.conftest import DOCS, sign_in, totp_device, totp_now
+from tests.helpers import DOCS, sign_in, totp_device, totp_now
 
 pytestmark = pytest.mark.browser
 

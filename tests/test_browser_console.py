@@ -7,7 +7,7 @@ import pytest
 
 from reviews import services
 from reviews.models import AuditEvent, Escalation
-from tests.conftest import DOCS, PASSWORD, totp_device, totp_now, wait_js
+from tests.helpers import DOCS, PASSWORD, totp_device, totp_now, wait_js
 
 pytestmark = pytest.mark.browser
 

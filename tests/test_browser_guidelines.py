@@ -2,7 +2,7 @@
 
 import pytest
 
-from tests.conftest import sign_in, wait_js
+from tests.helpers import sign_in, wait_js
 from tests.test_browser_accessibility import new_page, violations
 
 pytestmark = pytest.mark.browser

@@ -12,7 +12,7 @@ from django.utils import timezone
 
 from reviews import services
 from reviews.models import Clip, ReviewerPause, Transcription
-from tests.conftest import DOCS, PASSWORD, sign_in, totp_device, totp_now, wait_js
+from tests.helpers import DOCS, PASSWORD, sign_in, totp_device, totp_now, wait_js
 
 pytestmark = pytest.mark.browser
 ASR = "turn of the light in the kitchen"

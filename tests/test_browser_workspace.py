@@ -3,7 +3,7 @@
 import pytest
 
 from reviews.models import Assignment, AuditEvent, Clip, Escalation, Revision, Transcription
-from tests.conftest import DOCS, PASSWORD, sign_in, wait_js
+from tests.helpers import DOCS, PASSWORD, sign_in, wait_js
 
 pytestmark = pytest.mark.browser
 READY = "Clip ready"

@@ -10,7 +10,7 @@ import statistics
 import pytest
 
 from reviews.models import AuditEvent, Transcription
-from tests.conftest import sign_in, wait_js
+from tests.helpers import sign_in, wait_js
 
 pytestmark = pytest.mark.browser
 CLIPS = 20

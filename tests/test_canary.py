@@ -7,7 +7,7 @@ import subprocess
 from django.db import connection
 from django.test import Client
 
-from tests.conftest import PASSWORD, speech_bytes
+from tests.helpers import PASSWORD, speech_bytes
 
 CANARIES = {
     "account_id": "CANARY-ACCT-77310452",

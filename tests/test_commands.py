@@ -12,7 +12,7 @@ from django.core.management.base import CommandError
 from django_otp.plugins.otp_totp.models import TOTPDevice
 
 from reviews.models import AuditEvent, Clip, Project, ServiceToken
-from tests.conftest import FIXTURE_CLIPS, tone_bytes
+from tests.helpers import FIXTURE_CLIPS, tone_bytes
 
 
 def run(*args) -> str:

@@ -16,7 +16,7 @@ from rest_framework.test import APIClient
 from reviews import anomalies, services, supervision
 from reviews.audit import audit_record
 from reviews.models import AuditEvent, AuditVerification, Clip, Escalation
-from tests.conftest import make_user, session_client
+from tests.helpers import make_user, session_client
 
 UTC = dt_timezone.utc
 DAY = datetime(2026, 11, 20, 10, 0, tzinfo=UTC)  # a Friday
@@ -556,7 +556,7 @@ def test_front_page_shows_the_latest_chain_verification(clients):
 
 def test_escalation_list_refuses_an_empty_status(sam):
     """Found by schemathesis: ?status= was read as "not given" and answered 200."""
-    from tests.conftest import session_client
+    from tests.helpers import session_client
 
     response = session_client(sam).get("/api/v1/escalations/?status=")
     assert response.status_code == 400 and response.json()["code"] == "invalid_filters"

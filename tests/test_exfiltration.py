@@ -12,7 +12,7 @@ from django.test import Client
 from django.urls import get_resolver
 from django.utils import timezone
 
-from tests.conftest import events, session_client
+from tests.helpers import events, session_client
 
 ROOT = Path(__file__).resolve().parent.parent
 

@@ -4,7 +4,7 @@ import json
 from html.parser import HTMLParser
 
 from reviews.guidelines import guidelines_render
-from tests.conftest import events, session_client
+from tests.helpers import events, session_client
 
 HOSTILE = """# Transcribing
 

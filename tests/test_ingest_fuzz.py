@@ -18,7 +18,7 @@ from hypothesis import HealthCheck, event, example, given, settings
 from hypothesis import strategies as st
 
 from reviews.models import AuditEvent, Clip
-from tests.conftest import speech_bytes, tone_bytes
+from tests.helpers import speech_bytes, tone_bytes
 
 URL = "/api/v1/clips/"
 BOUNDARY = b"fuzz-7MA4YWxkTrZu0gW"

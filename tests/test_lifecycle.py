@@ -13,7 +13,7 @@ from django.utils import timezone
 from reviews import lifecycle
 from reviews.audit import chain_verify
 from reviews.models import Assignment, Clip, Draft, Revision, SubjectOptOut, Transcription
-from tests.conftest import events, session_client, speech_bytes
+from tests.helpers import events, session_client, speech_bytes
 
 LABELS = {"speaker": ["adult"]}
 

@@ -8,7 +8,7 @@ import pytest
 from rest_framework.test import APIClient
 
 from reviews.models import Assignment, AuditEvent
-from tests.conftest import INGEST_TOKEN, session_client
+from tests.helpers import INGEST_TOKEN, session_client
 
 METHODS = ["get", "post", "put", "patch", "delete"]
 # Assignment-scoped endpoints and the methods they support for their owner.

@@ -15,7 +15,7 @@ import time_machine
 
 from reviews import quality, services
 from reviews.models import Assignment, AuditEvent, Clip, ReviewerPause, Transcription
-from tests.conftest import session_client
+from tests.helpers import session_client
 
 ASR = "turn of the light"
 ADULT = {"speaker": ["adult"]}

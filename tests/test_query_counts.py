@@ -8,7 +8,7 @@ from django.utils import timezone
 
 from reviews.audit import audit_record
 from reviews.models import Assignment, Clip
-from tests.conftest import make_user, session_client
+from tests.helpers import make_user, session_client
 
 
 def fake_clips(project, count, start=0):

@@ -7,7 +7,7 @@ from django.db import connection
 
 from reviews import services
 from reviews.models import Assignment, Clip
-from tests.conftest import make_user, race
+from tests.helpers import make_user, race
 
 pytestmark = pytest.mark.django_db(transaction=True)
 

@@ -10,7 +10,7 @@ from django.db import connection
 from reviews import services
 from reviews.ingest import clip_sampled
 from reviews.models import Assignment, AuditEvent, Clip, QuotaDefaults, ReviewerQuota
-from tests.conftest import events, make_user, race, session_client
+from tests.helpers import events, make_user, race, session_client
 
 NEXT = "/api/v1/assignments/next/"
 
@@ -171,7 +171,7 @@ def test_project_clips_per_day_and_the_local_midnight(project, alice, bob, setti
 def test_sampling_rate_refuses_unsampled_clips_at_ingest(project, ingest_client):
     from django.core.files.uploadedfile import SimpleUploadedFile
 
-    from tests.conftest import speech_bytes
+    from tests.helpers import speech_bytes
 
     project.sampling_rate = 0
     project.save()

@@ -7,7 +7,7 @@ from datetime import timezone as dt_timezone
 import time_machine
 
 from reviews import services, supervision
-from tests.conftest import events, session_client
+from tests.helpers import events, session_client
 
 URL = "/api/v1/subjects/access-report/"
 
