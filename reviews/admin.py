@@ -11,6 +11,7 @@ tests/test_admin_walk.py walks every registered model to hold this.
 """
 
 from axes.models import AccessAttempt, AccessFailureLog, AccessLog
+from django import forms
 from django.conf import settings
 from django.contrib import admin
 from django.contrib.auth.admin import GroupAdmin, UserAdmin
@@ -176,8 +177,40 @@ class LabelSchemaAdmin(AuditedAdmin):
     inlines = [LabelGroupInline]
 
 
+def disguise_choice_label(name: str) -> str:
+    """A preset's name with what make bench-privacy last measured for it, for the drop-down."""
+    figures = PRESETS[name].measured
+    if figures is None:
+        return f"{name} (not measured)"
+    return (f"{name}: worst-case EER {figures.eer_worst:.1f}%, top-1 {figures.top1_worst:.0f}% (chance "
+            f"{figures.top1_chance:.0f}%), WER {figures.wer:.1f}% (undisguised {figures.wer_undisguised:.1f}%), "
+            f"{figures.x_realtime:.0f}x real time")
+
+
+class ProjectAdminForm(forms.ModelForm):
+    """The disguise preset as a drop-down of the registered presets, labelled with their figures."""
+
+    disguise_preset = forms.ChoiceField(
+        required=False,
+        help_text="Figures from make bench-privacy (docs/privacy-benchmark.md): worst case over every attacker "
+                  "(50% EER = no linkage; top-1 = how often a closed-set attacker picks the right speaker).",
+        error_messages={"invalid_choice": "Unknown preset; choose one of the registered presets."})
+
+    class Meta:
+        model = Project
+        fields = "__all__"
+
+    def __init__(self, *args, **kwargs):
+        super().__init__(*args, **kwargs)
+        default = settings.DISGUISE_PRESET
+        self.fields["disguise_preset"].choices = [("", f"site default ({disguise_choice_label(default)})"
+                                                   if default in PRESETS else "site default")] + [
+            (name, disguise_choice_label(name)) for name in PRESETS]
+
+
 @admin.register(Project)
 class ProjectAdmin(AuditedAdmin):
+    form = ProjectAdminForm
     list_display = ["name", "slug", "label_schema", "transcriptions_per_clip", "lease_minutes", "daily_clip_limit",
                     "sampling_rate", "disguise", "require_reviewer_mfa"]
     list_filter = ["require_reviewer_mfa", "label_schema"]
@@ -198,11 +231,11 @@ class ProjectAdmin(AuditedAdmin):
         figures = preset.measured
         if figures is None:
             return f"{preset.name}: {preset.description} (not measured yet)"
-        return (f"{preset.name}: {preset.description} Speaker-verification EER: ignorant "
-                f"{figures.eer_ignorant:.1f}%, lazy-informed {figures.eer_lazy:.1f}%, informed "
-                f"{figures.eer_informed:.1f}% (worst {figures.eer_worst:.1f}%; 50% = no linkage). WER "
-                f"{figures.wer:.1f}% (undisguised {figures.wer_undisguised:.1f}%). {figures.x_realtime:.0f}x real "
-                f"time per core. {figures.note}")
+        return (f"{preset.name}: {preset.description} Worst case over every attacker: speaker-verification EER "
+                f"{figures.eer_worst:.1f}% ({figures.eer_worst_by}; 50% = no linkage), closed-set top-1 "
+                f"{figures.top1_worst:.0f}% (chance {figures.top1_chance:.0f}%). WER {figures.wer:.1f}% "
+                f"(undisguised {figures.wer_undisguised:.1f}%). {figures.x_realtime:.0f}x real time per core. "
+                f"{figures.note}")
 
 
 @admin.register(QuotaDefaults)

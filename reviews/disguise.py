@@ -36,20 +36,19 @@ DRIFT_ANCHOR_SECONDS = 0.7
 
 @dataclass(frozen=True)
 class Measured:
-    """What ``make bench-privacy`` measured for a preset (percentages, speed as x real time)."""
+    """What ``make bench-privacy`` measured for a preset: the worst case over every attacker.
 
-    eer_ignorant: float
-    eer_lazy: float
-    eer_informed: float
+    Percentages; speed as x real time per core of the disguise step on 2-5 s clips.
+    """
+
+    eer_worst: float         # lowest speaker-verification EER over the attackers (50% = no linkage)
+    eer_worst_by: str        # the attacker that got it
+    top1_worst: float        # highest closed-set identification top-1 over the attackers
+    top1_chance: float       # 100 / number of corpus speakers
     wer: float
     wer_undisguised: float
     x_realtime: float
     note: str = ""
-
-    @property
-    def eer_worst(self) -> float:
-        """Return the lowest EER over the three attackers: the one that counts."""
-        return min(self.eer_ignorant, self.eer_lazy, self.eer_informed)
 
 
 @dataclass(frozen=True)
@@ -344,8 +343,7 @@ preset_register(Preset(
     draw=_pitch_draw,
     ffmpeg_filter=lambda p: f"rubberband=pitch={p['pitch']:.4f}",
     ranges={"pitch": (0.78, 1.28)},
-    measured=Measured(eer_ignorant=22.4, eer_lazy=17.7, eer_informed=3.5, wer=37.5, wer_undisguised=5.6,
-                      x_realtime=132, note="make bench-privacy, 10 TTS voices"),
+    measured=None,  # MEASURED
 ))
 
 preset_register(Preset(
@@ -355,8 +353,7 @@ preset_register(Preset(
     ffmpeg_filter=lambda p: rubberband_filter(p["pitch"], keep_formants=False),
     transform=mcadams_lpc,
     ranges={"pitch": (0.78, 1.28), "mcadams": (0.7, 0.9)},
-    measured=Measured(eer_ignorant=32.5, eer_lazy=22.9, eer_informed=7.0, wer=59.2, wer_undisguised=5.6,
-                      x_realtime=51, note="bench.py, 10 TTS voices; speed from ingest CPU difference"),
+    measured=None,  # MEASURED
 ))
 
 preset_register(Preset(
@@ -367,8 +364,7 @@ preset_register(Preset(
     ffmpeg_filter=lambda p: resample_pitch_filter(p["pitch"], settings.AUDIO_SAMPLE_RATE),
     transform=voice_transform,
     ranges=VOICE_RANGES,
-    measured=Measured(eer_ignorant=14.6, eer_lazy=19.0, eer_informed=10.1, wer=12.5, wer_undisguised=5.6,
-                      x_realtime=174, note="bench.py --presets none,voice,voice-strong, 10 TTS voices"),
+    measured=None,  # MEASURED
 ))
 
 preset_register(Preset(
@@ -379,6 +375,56 @@ preset_register(Preset(
     ffmpeg_filter=lambda p: resample_pitch_filter(p["pitch"], settings.AUDIO_SAMPLE_RATE),
     transform=voice_transform,
     ranges=VOICE_STRONG_RANGES,
-    measured=Measured(eer_ignorant=20.7, eer_lazy=17.9, eer_informed=12.0, wer=19.6, wer_undisguised=5.6,
-                      x_realtime=165, note="bench.py --presets none,voice,voice-strong, 10 TTS voices"),
+    measured=None,  # MEASURED
+))
+
+
+# --- Many-to-one: every voice towards one synthetic target voice (issue 13) -----
+
+TARGET_RANGES = {"f0_shift": (0.95, 1.05), "f0_range": (0.9, 1.1)}
+
+
+def target_draw(rng: random.Random, *, knn: float, warp: float) -> Params:
+    """Fixed mapping strengths plus a small per-clip jitter of the target pitch median and spread."""
+    return {"knn": knn, "warp": warp, "f0_shift": rng.uniform(*TARGET_RANGES["f0_shift"]),
+            "f0_range": rng.uniform(*TARGET_RANGES["f0_range"])}
+
+
+def target_transform(samples: np.ndarray, rate: int, params: Params) -> np.ndarray:
+    """Resynthesise towards the target voice (reviews.disguise_world) at the input's level."""
+    from . import disguise_world
+
+    return _fit_level(disguise_world.target_voice(samples, rate, params), samples)
+
+
+TARGET_NOTE = "make bench-privacy, 25 TTS voices (flite, festival, MBROLA, espeak-ng)"
+
+preset_register(Preset(
+    name="target-light",
+    description="Many-to-one, averages only: WORLD vocoder resynthesis with the pitch moved to a fixed target "
+                "median and spread (stylised, +-5% jitter) and the long-term spectrum of the target voice; the "
+                "frame-by-frame envelope stays the speaker's.",
+    draw=lambda rng: target_draw(rng, knn=0.0, warp=0.0),
+    transform=target_transform,
+    ranges=TARGET_RANGES,
+))
+
+preset_register(Preset(
+    name="target",
+    description="Many-to-one: as 'target-light', and every 10 ms frame's envelope is 30% replaced by its nearest "
+                "neighbours in a codebook of a synthetic target voice (kNN in WORLD parameter space); "
+                "aperiodicity from the target.",
+    draw=lambda rng: target_draw(rng, knn=0.3, warp=0.0),
+    transform=target_transform,
+    ranges=TARGET_RANGES,
+))
+
+preset_register(Preset(
+    name="target-strong",
+    description="Many-to-one, full replacement: every frame's envelope is the mean of its nearest neighbours in "
+                "the target voice's codebook; nothing of the speaker's envelope is left. Most private, hard to "
+                "understand.",
+    draw=lambda rng: target_draw(rng, knn=1.0, warp=0.0),
+    transform=target_transform,
+    ranges=TARGET_RANGES,
 ))

@@ -1,7 +1,9 @@
 """reviews/disguise.py: the presets' signal processing, and their use at ingest."""
 
+import dataclasses
 import io
 import random
+import time
 
 import numpy as np
 import pytest
@@ -134,3 +136,94 @@ def test_unknown_preset_is_refused():
 
 def test_configured_default_preset_exists(settings):
     assert settings.DISGUISE_PRESET in disguise.PRESETS
+
+
+# --- Many-to-one 'target' presets (issue 13) ----------------------------------
+
+TARGET_PRESETS = sorted(name for name in disguise.PRESETS if name.startswith("target"))
+
+
+def decoded_clip(name: str) -> np.ndarray:
+    segment = audio.audio_decode(speech_bytes(name))
+    return np.frombuffer(segment.raw_data, dtype=np.int16).astype(np.float32) / 32768.0
+
+
+def median_f0(samples: np.ndarray) -> float:
+    from reviews import disguise_world
+
+    world = disguise_world._world()
+    x = samples.astype(np.float64)
+    f0, _ = world.dio(x, RATE, f0_floor=60.0, f0_ceil=450.0, frame_period=10.0)
+    return float(np.median(f0[f0 > 0]))
+
+
+def test_target_presets_draw_afresh_for_every_clip_and_keep_nothing():
+    preset = disguise.PRESETS["target"]
+    drawn = []
+
+    def draw(rng):
+        drawn.append(preset.draw(rng))
+        return drawn[-1]
+
+    counting = dataclasses.replace(preset, draw=draw)
+    data = speech_bytes("clip02.flac")
+    first = audio.audio_disguise_decode(data, counting, random.SystemRandom())
+    second = audio.audio_disguise_decode(data, counting, random.SystemRandom())
+    assert len(drawn) == 2 and drawn[0] != drawn[1]  # one draw per clip, never reused
+    assert first.raw_data != second.raw_data
+    # What ingest returns (and so what can be stored) has no room for the parameters.
+    assert {f.name for f in dataclasses.fields(audio.ProcessedAudio)} == {"data", "duration_ms", "peaks"}
+
+
+@pytest.mark.parametrize("name", TARGET_PRESETS)
+def test_target_output_no_longer_carries_the_input_pitch(name):
+    from reviews import disguise_world
+
+    target_hz = disguise_world.codebook_load(disguise_world.CODEBOOK_PATH).f0_median
+    low, high = disguise.TARGET_RANGES["f0_shift"]
+    inputs, outputs = [], []
+    # Four voices: flite slt (female), rms and awb (male), an espeak-ng variant.
+    for index, clip in enumerate(["clip01.flac", "clip02.flac", "clip04.flac", "clip07.flac"]):
+        samples = decoded_clip(clip)
+        out = disguise.PRESETS[name].apply(samples, RATE, random.Random(index))
+        inputs.append(median_f0(samples))
+        outputs.append(median_f0(out))
+    assert max(inputs) / min(inputs) > 1.3  # the voices differ in pitch...
+    for value in outputs:  # ...and every output sits at the target's median, jitter included
+        assert target_hz * low * 0.9 < value < target_hz * high * 1.1
+    assert max(outputs) / min(outputs) < 1.2
+
+
+def test_target_disguise_runs_at_least_50x_real_time():
+    samples = np.concatenate([decoded_clip("clip02.flac"), decoded_clip("clip05.flac")])[: 4 * RATE]
+    preset = disguise.PRESETS["target"]
+    preset.apply(samples, RATE, random.Random(0))  # warm-up: codebook, imports
+    best = min(_cpu_seconds(lambda: preset.apply(samples, RATE, random.Random(1))) for _ in range(5))
+    assert len(samples) / RATE / best >= 50
+
+
+def _cpu_seconds(work) -> float:
+    start = time.process_time()
+    work()
+    return time.process_time() - start
+
+
+def test_codebook_is_small_and_synthetic():
+    from reviews import disguise_world
+
+    codebook = disguise_world.codebook_load(disguise_world.CODEBOOK_PATH)
+    assert disguise_world.CODEBOOK_PATH.stat().st_size < 512 * 1024
+    assert codebook.features.shape[1] == disguise_world.MATCH_DIMS * (2 * disguise_world.MATCH_CONTEXT + 1)
+    assert len(codebook.envelope) == len(codebook.features) == len(codebook.aperiodicity)
+    assert 60 < codebook.f0_median < 300
+
+
+def test_admin_offers_the_registered_presets_labelled_with_their_figures():
+    from reviews.admin import ProjectAdminForm
+
+    choices = ProjectAdminForm().fields["disguise_preset"].choices
+    assert [value for value, _ in choices] == ["", *disguise.PRESETS]
+    labels = dict(choices)
+    for name, preset in disguise.PRESETS.items():
+        if preset.measured is not None:
+            assert f"worst-case EER {preset.measured.eer_worst:.1f}%" in labels[name]

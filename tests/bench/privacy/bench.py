@@ -4,16 +4,21 @@ Every clip goes through the app's real ingest function (``reviews.audio.
 clip_audio_process``: ffprobe, ffmpeg decode + disguise, loudness, MP3) and is then
 decoded again, as a reviewer would hear it. For each preset it prints:
 
-- speaker-verification EER (Resemblyzer, cosine scoring) for three attackers:
-  ignorant (original enrollment vs disguised trial), lazy-informed (enrollment and
-  trial both disguised, independent draws) and informed (knows the algorithm and the
-  parameter ranges: the best of a forward grid, which disguises the enrollment with
-  every grid point and keeps the best-matching score, and a normalization attack,
-  which moves every clip to the same median pitch and flattens its long-term
-  spectrum);
-- word error rate (pocketsphinx en-us, jiwer) on the flite voices;
+- speaker-verification EER (Resemblyzer, cosine scoring) and closed-set
+  identification top-1 (the trial's best-scoring enrolment among all corpus
+  speakers; chance is 1/N) for five attackers: ignorant (original enrolment vs
+  disguised trial), lazy (runs the preset on the enrolment, own draw), both (runs
+  the preset on the enrolment and once more on the disguised trial, so both sides
+  went through the same normalisation), and informed (knows the algorithm and the
+  parameter ranges: a forward grid, which disguises the enrolment with every grid
+  point and keeps the best-matching score, and a normalization attack, which moves
+  every clip to the same median pitch and flattens its long-term spectrum). The
+  worst case is the lowest EER and the highest top-1 over all of them;
+- word error rate (pocketsphinx en-us, jiwer) on every voice pocketsphinx can read
+  (undisguised WER at most READABLE_WER);
 - speed: audio seconds per CPU second of the disguise (marginal over ingest without
-  disguise) and of the whole ingest.
+  disguise) on 2-5 s clips one at a time, overall and for the slowest clip, and of
+  the whole ingest.
 
 Run it with ``make bench-privacy`` (see docs/privacy-benchmark.md).
 """
@@ -49,6 +54,8 @@ from reviews import audio, disguise  # noqa: E402
 
 RATE = 16000
 GRID_BUDGET = 16  # forward-grid points per preset (per speaker enrollment)
+READABLE_WER = 50.0  # a voice whose undisguised WER is above this is one pocketsphinx cannot read
+SPEED_CLIPS = 24  # clips of 2-5 s timed one by one for the speed figures
 NORMALIZED_PITCH_HZ = 140.0
 SEED = "bench-privacy-1"
 
@@ -137,15 +144,24 @@ def eer(target: list[float], nontarget: list[float]) -> float:
     return 100.0 * float(value)
 
 
-def verification_eer(enroll: dict[str, np.ndarray], trials: list[tuple[str, np.ndarray]]) -> float:
-    """EER of every trial against every speaker's enrollment; enroll values may stack candidates."""
+def verification(enroll: dict[str, np.ndarray], trials: list[tuple[str, np.ndarray]]) -> tuple[float, float]:
+    """EER (%) of every trial against every speaker's enrollment, and closed-set top-1 (%).
+
+    Enroll values may stack candidates (the forward grid): a speaker scores its best one.
+    Top-1: the share of trials whose best-scoring enrollment is their own speaker's.
+    """
     target, nontarget = [], []
-    for speaker, model in enroll.items():
-        model = model if model.ndim == 2 else model[None, :]
-        for trial_speaker, embedding in trials:
+    speakers = list(enroll)
+    scores = np.zeros((len(trials), len(speakers)))
+    for column, speaker in enumerate(speakers):
+        model = enroll[speaker] if enroll[speaker].ndim == 2 else enroll[speaker][None, :]
+        for row, (trial_speaker, embedding) in enumerate(trials):
             score = float(np.max(model @ embedding))
+            scores[row, column] = score
             (target if trial_speaker == speaker else nontarget).append(score)
-    return eer(target, nontarget)
+    picked = [speakers[i] for i in np.argmax(scores, axis=1)]
+    top1 = 100.0 * float(np.mean([p == t for p, (t, _) in zip(picked, trials)]))
+    return eer(target, nontarget), top1
 
 
 class Bench:
@@ -165,14 +181,21 @@ class Bench:
         self.sources = {(c["speaker"], c["index"]): (corpus / c["path"]).read_bytes() for c in self.clips}
         self.save_audio = save_audio
         self.cache: dict[str, dict] = {}
+        self.readable: list[str] = []
+        self.hyps: dict[str, tuple] = {}
 
     # ingest through the app
     def ingest(self, preset: disguise.Preset, data: bytes, seed: str) -> bytes:
-        disguise.PRESETS["_bench"] = preset
+        # Registered under its own name for the call: the ingest worker looks presets up by name.
+        previous = disguise.PRESETS.get(preset.name)
+        disguise.PRESETS[preset.name] = preset
         try:
-            return audio.clip_audio_process(data, rng=random.Random(seed), preset="_bench").data
+            return audio.clip_audio_process(data, rng=random.Random(seed), preset=preset.name).data
         finally:
-            del disguise.PRESETS["_bench"]
+            if previous is None:
+                del disguise.PRESETS[preset.name]
+            else:
+                disguise.PRESETS[preset.name] = previous
 
     def ingest_all(self, preset: disguise.Preset) -> tuple[dict, float, float]:
         """Disguise every clip once; return decoded audio, CPU seconds of ingest and audio seconds."""
@@ -190,21 +213,36 @@ class Bench:
         seconds = sum(len(x) for x in decoded.values()) / RATE
         return decoded, cpu, seconds
 
-    def speed(self, preset: disguise.Preset, rounds: int = 3) -> float:
-        """Audio seconds per CPU second of the disguise step alone (decode with it minus without)."""
-        parts = [decode(data) for _, data in itertools.islice(sorted(self.sources.items()), 0, None, 7)]
-        data = wav_bytes(np.concatenate(parts))
-        seconds = sum(len(x) for x in parts) / RATE
+    def speed(self, preset: disguise.Preset, rounds: int = 2) -> tuple[float, float]:
+        """Audio seconds per CPU second of the disguise step alone, clip by clip (2-5 s clips).
+
+        For each clip: CPU seconds (own process plus ffmpeg) of decoding it with the disguise
+        minus without it. Returns (all clips together, slowest clip).
+        """
+        clips = []
+        for _, data in sorted(self.sources.items()):
+            samples = decode(data)
+            if 2.0 <= len(samples) / RATE <= 5.0:
+                clips.append((wav_bytes(samples), len(samples) / RATE))
+        clips = clips[:: max(1, len(clips) // SPEED_CLIPS)][:SPEED_CLIPS]
         rng = random.Random(SEED)
-        plain = disguised = 0.0
-        for _ in range(rounds):
-            start = cpu_seconds()
-            audio.audio_decode(data)
-            plain += cpu_seconds() - start
-            start = cpu_seconds()
-            audio.audio_disguise_decode(data, preset, rng)
-            disguised += cpu_seconds() - start
-        return rounds * seconds / max(disguised - plain, 1e-9)
+        audio.audio_disguise_decode(clips[0][0], preset, rng)  # warm-up: imports, codebook
+        total_seconds = total_cpu = 0.0
+        slowest = math.inf
+        for data, seconds in clips:
+            plain = disguised = 0.0
+            for _ in range(rounds):
+                start = cpu_seconds()
+                audio.audio_decode(data)
+                plain += cpu_seconds() - start
+                start = cpu_seconds()
+                audio.audio_disguise_decode(data, preset, rng)
+                disguised += cpu_seconds() - start
+            cost = max(disguised - plain, 1e-9) / rounds
+            total_seconds += seconds
+            total_cpu += cost
+            slowest = min(slowest, seconds / cost)
+        return total_seconds / total_cpu, slowest
 
     def embed(self, samples: np.ndarray) -> np.ndarray:
         return self.encoder.embed_utterance(self.preprocess(samples, source_sr=RATE))
@@ -225,10 +263,32 @@ class Bench:
         hyp = self.asr.hyp()
         return hyp.hypstr if hyp else ""
 
-    def wer(self, clips: dict) -> float:
+    def wer_per_voice(self, clips: dict) -> dict[str, float]:
+        """WER (%) of every voice, and the pooled WER of the readable ones in self.hyps_readable."""
         import jiwer
 
-        keys = [(c["speaker"], c["index"], c["text"]) for c in self.clips if c["engine"] == "flite"]
+        out = {}
+        for speaker in self.speakers:
+            keys = [(c["index"], c["text"]) for c in self.clips if c["speaker"] == speaker]
+            hyps = [self.transcribe(clips[(speaker, i)]) or "<empty>" for i, _ in keys]
+            out[speaker] = 100.0 * jiwer.wer([t for _, t in keys], hyps)
+            self.hyps[speaker] = (keys, hyps)
+        return out
+
+    def pooled_wer(self) -> float:
+        """WER (%) pooled over the readable voices, from the hypotheses wer_per_voice kept."""
+        import jiwer
+
+        refs = [t for s in self.readable for _, t in self.hyps[s][0]]
+        hyps = [h for s in self.readable for h in self.hyps[s][1]]
+        return 100.0 * jiwer.wer(refs, hyps) if refs else float("nan")
+
+    def wer(self, clips: dict, speakers: list[str] | None = None) -> float:
+        """WER (%) over the readable voices (or ``speakers``)."""
+        import jiwer
+
+        chosen = self.readable if speakers is None else speakers
+        keys = [(c["speaker"], c["index"], c["text"]) for c in self.clips if c["speaker"] in chosen]
         if not keys:
             return float("nan")
         refs = [text for _, _, text in keys]
@@ -257,10 +317,12 @@ class Bench:
             clips, cpu, seconds = self.ingest_all(IDENTITY)
             embeddings = {key: self.embed(x) for key, x in clips.items()}
             enroll_audio = {s: self.enrollment(clips, s) for s in self.speakers}
+            per_voice = self.wer_per_voice(clips)
+            self.readable = [s for s in self.speakers if per_voice[s] <= READABLE_WER]
             self.cache["none"] = {
                 "clips": clips, "cpu": cpu, "seconds": seconds, "embeddings": embeddings,
                 "enroll_audio": enroll_audio, "enroll": {s: self.embed(x) for s, x in enroll_audio.items()},
-                "wer": self.wer(clips),
+                "wer_per_voice": per_voice, "wer": self.pooled_wer(),
             }
         return self.cache["none"]
 
@@ -268,22 +330,26 @@ class Bench:
         ref = self.reference()
         started = time.monotonic()
         trials_keys = self.trial_keys()
+        attackers: dict[str, tuple[float, float] | None] = {}
         if preset.name == "none":
             trials = [(k[0], ref["embeddings"][k]) for k in trials_keys]
-            base = verification_eer(ref["enroll"], trials)
-            result = {"ignorant": base, "lazy": base, "informed": base, "forward": base, "normalize": None,
-                      "wer": ref["wer"], "cpu": ref["cpu"], "seconds": ref["seconds"]}
+            base = verification(ref["enroll"], trials)
+            attackers = {"ignorant": base, "lazy": base, "both": base, "forward": base if informed else None,
+                         "normalize": None}
+            result = {"wer": ref["wer"], "cpu": ref["cpu"], "seconds": ref["seconds"]}
         else:
             clips, cpu, seconds = self.ingest_all(preset)
             embeddings = {k: self.embed(clips[k]) for k in trials_keys}
             trials = [(k[0], embeddings[k]) for k in trials_keys]
             disguised_enroll = {s: self.embed(self.enrollment(clips, s)) for s in self.speakers}
-            result = {
-                "ignorant": verification_eer(ref["enroll"], trials),
-                "lazy": verification_eer(disguised_enroll, trials),
-                "wer": self.wer(clips), "cpu": cpu, "seconds": seconds,
-                "forward": None, "normalize": None,
-            }
+            attackers["ignorant"] = verification(ref["enroll"], trials)
+            attackers["lazy"] = verification(disguised_enroll, trials)
+            # Both sides through the preset: the enrolment once, the (already disguised) trial again.
+            again = [(k[0], self.embed(decode(self.ingest(preset, wav_bytes(clips[k]), f"{SEED}:again:{k}"))))
+                     for k in trials_keys]
+            attackers["both"] = verification(disguised_enroll, again)
+            result = {"wer": self.wer(clips), "cpu": cpu, "seconds": seconds}
+            attackers["forward"] = attackers["normalize"] = None
             if informed:
                 forward = {}
                 for speaker in self.speakers:
@@ -293,39 +359,47 @@ class Bench:
                         fixed = replace(preset, name=preset.name, draw=lambda rng, p=point: dict(p))
                         candidates.append(self.embed(decode(self.ingest(fixed, data, "grid"))))
                     forward[speaker] = np.stack(candidates)
-                result["forward"] = verification_eer(forward, trials)
+                attackers["forward"] = verification(forward, trials)
                 normal_enroll = {s: self.embed(normalize_attack(ref["enroll_audio"][s])) for s in self.speakers}
                 normal_trials = [(k[0], self.embed(normalize_attack(clips[k]))) for k in trials_keys]
-                result["normalize"] = verification_eer(normal_enroll, normal_trials)
-                result["informed"] = min(result["forward"], result["normalize"])
-            else:
-                result["informed"] = float("nan")
-        result["x_disguise"] = self.speed(preset) if preset.name != "none" else float("inf")
+                attackers["normalize"] = verification(normal_enroll, normal_trials)
+        for name, value in attackers.items():
+            result[f"eer_{name}"], result[f"top1_{name}"] = value if value else (None, None)
+        measured = [v for v in attackers.values() if v]
+        result["worst_eer"] = min(v[0] for v in measured)
+        result["worst_top1"] = max(v[1] for v in measured)
+        result["worst_eer_by"] = min((v[0], k) for k, v in attackers.items() if v)[1]
+        result["chance_top1"] = 100.0 / len(self.speakers)
+        result["x_disguise"], result["x_disguise_slowest"] = (
+            self.speed(preset) if preset.name != "none" else (float("inf"), float("inf")))
         result["x_ingest"] = result["seconds"] / result["cpu"]
-        result["worst"] = min(result["ignorant"], result["lazy"], result["informed"])
         result["wall"] = time.monotonic() - started
         return result
 
 
 def fmt(value, spec=".1f") -> str:
-    if value is None or (isinstance(value, float) and math.isnan(value)):
-        return "-"
-    if isinstance(value, float) and math.isinf(value):
+    if value is None or (isinstance(value, float) and (math.isnan(value) or math.isinf(value))):
         return "-"
     return format(value, spec)
 
 
+ATTACKERS = ["ignorant", "lazy", "both", "forward", "normalize"]
+
+
 def table(results: dict[str, dict], wer_reference: float) -> str:
     lines = [
-        "| preset | EER ignorant | EER lazy | EER informed (forward / normalize) | worst EER | WER | WER change | "
-        "disguise x RT/core | ingest x RT/core |",
+        "| preset | EER ignorant / lazy / both / forward / normalize | **worst EER** | top-1 ignorant / lazy / both "
+        "/ forward / normalize | **worst top-1** | WER | WER change | disguise x RT/core (slowest clip) | "
+        "ingest x RT/core |",
         "|---|---|---|---|---|---|---|---|---|",
     ]
     for name, r in results.items():
+        eers = " / ".join(fmt(r[f"eer_{a}"]) for a in ATTACKERS)
+        tops = " / ".join(fmt(r[f"top1_{a}"], ".0f") for a in ATTACKERS)
         lines.append(
-            f"| {name} | {fmt(r['ignorant'])}% | {fmt(r['lazy'])}% | {fmt(r['informed'])}% "
-            f"({fmt(r['forward'])} / {fmt(r['normalize'])}) | {fmt(r['worst'])}% | {fmt(r['wer'])}% | "
-            f"{fmt(r['wer'] - wer_reference, '+.1f')} | {fmt(r['x_disguise'], '.0f')} | {fmt(r['x_ingest'], '.0f')} |"
+            f"| {name} | {eers} | **{fmt(r['worst_eer'])}%** | {tops} | **{fmt(r['worst_top1'], '.0f')}%** | "
+            f"{fmt(r['wer'])}% | {fmt(r['wer'] - wer_reference, '+.1f')} | {fmt(r['x_disguise'], '.0f')} "
+            f"({fmt(r['x_disguise_slowest'], '.0f')}) | {fmt(r['x_ingest'], '.0f')} |"
         )
     return "\n".join(lines)
 
@@ -341,22 +415,29 @@ def main() -> None:
     args = parser.parse_args()
 
     bench = Bench(args.speakers.split(",") if args.speakers else None, args.save_audio)
-    print(f"corpus: {len(bench.speakers)} voices, {len(bench.clips)} clips, "
-          f"{len(bench.trial_keys())} trials x {len(bench.speakers)} enrollments; WER on "
-          f"{sum(c['engine'] == 'flite' for c in bench.clips)} flite clips", flush=True)
+    started = time.monotonic()
+    ref = bench.reference()
+    print(f"{time.strftime('%Y-%m-%d')} on {os.cpu_count()} cores; corpus: {len(bench.speakers)} voices, "
+          f"{len(bench.clips)} clips, {len(bench.trial_keys())} trials x {len(bench.speakers)} enrollments "
+          f"(top-1 chance {100.0 / len(bench.speakers):.1f}%); WER on {len(bench.readable)} voices pocketsphinx "
+          f"reads (undisguised WER <= {READABLE_WER:.0f}%): "
+          + ", ".join(f"{s} {ref['wer_per_voice'][s]:.0f}%" for s in bench.readable), flush=True)
     results = {}
     for name in args.presets.split(","):
         preset = IDENTITY if name == "none" else disguise.PRESETS[name]
         results[name] = bench.evaluate(preset, informed=not args.no_informed)
         r = results[name]
-        print(f"{name}: ignorant {fmt(r['ignorant'])} lazy {fmt(r['lazy'])} informed {fmt(r['informed'])} "
-              f"(forward {fmt(r['forward'])}, normalize {fmt(r['normalize'])}) WER {fmt(r['wer'])} "
-              f"x{fmt(r['x_disguise'], '.0f')} disguise, x{fmt(r['x_ingest'], '.0f')} ingest "
-              f"[{r['wall']:.0f}s]", flush=True)
+        print(f"{name}: EER " + " ".join(f"{a} {fmt(r[f'eer_{a}'])}" for a in ATTACKERS)
+              + " | top-1 " + " ".join(f"{a} {fmt(r[f'top1_{a}'], '.0f')}" for a in ATTACKERS)
+              + f" | WER {fmt(r['wer'])} x{fmt(r['x_disguise'], '.0f')} disguise (slowest clip "
+              f"x{fmt(r['x_disguise_slowest'], '.0f')}), x{fmt(r['x_ingest'], '.0f')} ingest [{r['wall']:.0f}s]",
+              flush=True)
     print()
-    print(table(results, bench.reference()["wer"]))
+    print(table(results, ref["wer"]))
+    print(f"\nwhole run: {time.monotonic() - started:.0f}s wall")
     Path(args.json).parent.mkdir(parents=True, exist_ok=True)
-    Path(args.json).write_text(json.dumps(results, indent=1))
+    Path(args.json).write_text(json.dumps({"readable": bench.readable, "wer_per_voice": ref["wer_per_voice"],
+                                           "speakers": bench.speakers, "results": results}, indent=1))
 
 
 if __name__ == "__main__":
