@@ -62,7 +62,7 @@ clean:
 
 # Privacy benchmark of the voice disguise (issues 7, 13): optional heavy dependencies in
 # their own virtualenv (.venv-bench), see tests/bench/privacy/. Every preset in one run
-# (about 30-60 min on 2 shared cores); BENCH_ARGS narrows it, e.g.
+# (about 20 min a preset on 2 busy cores, 2.5 h for all); BENCH_ARGS narrows it, e.g.
 #   make bench-privacy BENCH_ARGS="--presets none,target --no-informed"
 .PHONY: bench-privacy
 bench-privacy: system-deps

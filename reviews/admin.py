@@ -180,11 +180,7 @@ class LabelSchemaAdmin(AuditedAdmin):
 def disguise_choice_label(name: str) -> str:
     """A preset's name with what make bench-privacy last measured for it, for the drop-down."""
     figures = PRESETS[name].measured
-    if figures is None:
-        return f"{name} (not measured)"
-    return (f"{name}: worst-case EER {figures.eer_worst:.1f}%, top-1 {figures.top1_worst:.0f}% (chance "
-            f"{figures.top1_chance:.0f}%), WER {figures.wer:.1f}% (undisguised {figures.wer_undisguised:.1f}%), "
-            f"{figures.x_realtime:.0f}x real time")
+    return f"{name}: {figures.summary()}" if figures else f"{name} (not measured)"
 
 
 class ProjectAdminForm(forms.ModelForm):
@@ -231,10 +227,8 @@ class ProjectAdmin(AuditedAdmin):
         figures = preset.measured
         if figures is None:
             return f"{preset.name}: {preset.description} (not measured yet)"
-        return (f"{preset.name}: {preset.description} Worst case over every attacker: speaker-verification EER "
-                f"{figures.eer_worst:.1f}% ({figures.eer_worst_by}; 50% = no linkage), closed-set top-1 "
-                f"{figures.top1_worst:.0f}% (chance {figures.top1_chance:.0f}%). WER {figures.wer:.1f}% "
-                f"(undisguised {figures.wer_undisguised:.1f}%). {figures.x_realtime:.0f}x real time per core. "
+        return (f"{preset.name}: {preset.description} Worst case over every attacker (50% EER = no linkage; "
+                f"top-1 = how often a closed-set attacker picks the right speaker): {figures.summary()} per core. "
                 f"{figures.note}")
 
 

@@ -226,4 +226,4 @@ def test_admin_offers_the_registered_presets_labelled_with_their_figures():
     labels = dict(choices)
     for name, preset in disguise.PRESETS.items():
         if preset.measured is not None:
-            assert f"worst-case EER {preset.measured.eer_worst:.1f}%" in labels[name]
+            assert preset.measured.summary() in labels[name]
