@@ -170,7 +170,14 @@ def browser():
 
 
 @pytest.fixture
-def page(browser):
+def page(browser, transactional_db):
+    """A fresh browser context. It depends on the test database so that it closes first: a
+    request the page still has in flight must be finished before the database is flushed
+    (a flush racing the live server's last request deadlocked and broke later tests)."""
+    import threading
+    import time
+
+    threads_before = threading.active_count()
     context = browser.new_context(viewport={"width": 1100, "height": 800})
     page = context.new_page()
     page.console_errors = []
@@ -178,6 +185,11 @@ def page(browser):
     page.on("pageerror", lambda exc: page.console_errors.append(str(exc)))
     page.on("response", lambda r: r.status >= 400 and page.console_errors.append(f"{r.status} {r.url}"))
     yield page
+    page.goto("about:blank")  # stops the page's own timers and fetches
     context.close()
+    # The live server answers each request in a thread of its own: wait for them to end.
+    deadline = time.monotonic() + 5
+    while threading.active_count() > threads_before and time.monotonic() < deadline:
+        time.sleep(0.02)
 
 
