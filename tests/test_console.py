@@ -402,7 +402,8 @@ def test_activity_outside_working_hours_is_an_anomaly(project, alice, bob, setti
 def test_many_quick_skips_are_an_anomaly_and_slow_ones_are_not(project, alice, bob, settings):
     settings.ANOMALY_QUICK_SKIPS, settings.ANOMALY_QUICK_SKIP_SECONDS = 5, 10
     bare_clips(project, 5)
-    start = datetime(2026, 11, 20, 9, 0, tzinfo=UTC)  # mid-morning: the skips are grouped per day, so none may cross midnight
+    # Mid-morning: the skips are grouped per day, so none may cross midnight.
+    start = datetime(2026, 11, 20, 9, 0, tzinfo=UTC)
     for reviewer, gap in ((alice, 3), (bob, 30)):
         for i in range(5):
             moment = start + timedelta(minutes=10 * i)
