@@ -350,6 +350,21 @@ def test_the_timeline_pages_a_busy_day_by_keyset_without_duplicates_or_gaps(clie
     assert {e.object_id for e in reads} == {str(alice.pk)}
 
 
+def test_the_timeline_shows_the_most_played_clips_first_when_a_day_has_many(clients, alice, monkeypatch):
+    monkeypatch.setattr(supervision, "TIMELINE_PLAYS_SHOWN", 2)
+    once, thrice, twice = uuid.uuid4(), uuid.uuid4(), uuid.uuid4()
+    with time_machine.travel(DAY, tick=True):
+        for clip, times in ((once, 1), (thrice, 3), (twice, 2)):
+            for _ in range(times):
+                audit_record(actor=alice, action="audio.play", clip_id=clip, object_type="assignment")
+    timeline = supervision.reviewer_timeline(supervisor=None, username="alice", day=DAY.date())
+    assert [(row.clip_id, row.plays) for row in timeline.plays] == [(thrice, 3), (twice, 2)]
+    assert timeline.plays_clips == 3
+    html = clients["sam"].get("/console/reviewers/alice/", {"day": "2026-11-20"}).content.decode()
+    assert "The 2 most played of 3 clips." in html and str(once) not in html.split('id="events-title"')[0]
+    assert 'action=audio.play&amp;since=2026-11-20&amp;until=2026-11-20' in html
+
+
 def test_a_broken_timeline_page_link_is_refused_and_not_read(clients, alice):
     response = clients["sam"].get("/console/reviewers/alice/", {"day": "2026-11-20", "after": "nonsense"})
     assert response.status_code == 400
