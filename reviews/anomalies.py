@@ -332,7 +332,7 @@ def _session_tune() -> None:
             cursor.execute("SET LOCAL work_mem = '32MB'")
 
 
-ANOMALIES_SHOWN = 20  # of each kind on the overview; the rest a click away
+ANOMALIES_SHOWN = 10  # of each kind on the overview (70 rows at most); the rest a click away
 ANOMALY_PAGE_SIZE = 100  # of one kind per page
 
 
