@@ -19,7 +19,7 @@ from rest_framework.response import Response
 from rest_framework.views import APIView
 
 from . import permissions, quality, supervision
-from .anomalies import ANOMALY_KINDS, anomalies_review
+from .anomalies import ANOMALY_PAGE_SIZE, anomalies_view
 from .api import StrictCharField, audio_response
 from .audit import audit_denied
 from .errors import InvalidInput, NotFoundDenied
@@ -99,21 +99,32 @@ def clip_history(request, clip_id):
 @require_GET
 def reviewer_timeline(request, username):
     day = _day_param(request.GET.get("day"))
-    timeline = supervision.reviewer_timeline(supervisor=request.user, username=username, day=day)
+    context = {"previous_day": day - timedelta(days=1), "next_day": day + timedelta(days=1), "section": "audit",
+               "day": day, "username": username,
+               "page_size": supervision.TIMELINE_PAGE_SIZE}
+    try:
+        timeline = supervision.reviewer_timeline(supervisor=request.user, username=username, day=day,
+                                                 after=request.GET.get("after"))
+    except InvalidInput as error:
+        return render(request, "console/timeline.html", {**context, "error": error}, status=400)
+    next_url = f"?{urlencode({'day': day.isoformat(), 'after': timeline.next_cursor})}" if timeline.next_cursor \
+        else None
     return render(request, "console/timeline.html", {
-        "timeline": timeline, "previous_day": day - timedelta(days=1), "next_day": day + timedelta(days=1),
-        "section": "audit",
+        **context, "timeline": timeline, "next_url": next_url, "first_url": f"?{urlencode({'day': day.isoformat()})}",
     })
 
 
 @supervisor_page
 @require_GET
 def anomalies(request):
-    found = anomalies_review(supervisor=request.user)
-    kinds = [(kind, title, [a for a in found if a.kind == kind]) for kind, title in ANOMALY_KINDS.items()]
-    return render(request, "console/anomalies.html", {
-        "kinds": kinds, "found": found, "section": "anomalies", "window_days": settings.ANOMALY_WINDOW_DAYS,
-    })
+    """All kinds, the first ANOMALIES_SHOWN of each with its count; or one kind (``?kind=``), paged."""
+    context = {"section": "anomalies", "window_days": settings.ANOMALY_WINDOW_DAYS,
+               "page_size": ANOMALY_PAGE_SIZE}
+    try:
+        view = anomalies_view(supervisor=request.user, kind=request.GET.get("kind"), page=request.GET.get("page"))
+    except InvalidInput as error:
+        return render(request, "console/anomalies.html", {**context, "error": error}, status=400)
+    return render(request, "console/anomalies.html", {**context, "view": view})
 
 
 @supervisor_page
