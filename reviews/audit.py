@@ -147,18 +147,73 @@ def _chain_lock(using: str) -> None:
             cursor.execute("SELECT pg_advisory_xact_lock(%s)", [CHAIN_LOCK_ID])
 
 
+# The seal of the last event this process appended, per database: most often still the head,
+# so the next append can skip reading it. Only a hint: the append checks it in the database.
+_chain_heads: dict[str, str] = {}
+
+_COLUMNS = ("at", "actor", "actor_name", "role", "action", "object_type", "object_id", "clip_id", "outcome",
+            "client_ip", "user_agent", "request_id", "details", "prev_hash", "key_id", "hash")
+
+
+def _append_if_head(model, event, using: str) -> bool:
+    """Insert ``event`` in one statement if its ``prev_hash`` is still the head; say whether it was.
+
+    The statement takes the chain lock (as the last lock of its transaction: the audit event is
+    the last thing an action writes) and inserts only if the predecessor exists and nothing
+    follows it yet. Both checks hold whatever the statement's snapshot: ``prev_hash`` is unique
+    (a second successor conflicts, PostgreSQL waiting for an uncommitted one to settle), and the
+    predecessor is one this process appended earlier or read under the lock, so a snapshot
+    that cannot see it means it was rolled back. An event that exists and has no successor is
+    the head of a chain that cannot fork. On a miss the lock is held: the caller reads the
+    head under it."""
+    db = connections[using]
+    table = db.ops.quote_name(model._meta.db_table)
+    fields = [model._meta.get_field(name) for name in _COLUMNS]
+    columns = ", ".join(db.ops.quote_name(field.column) for field in fields)
+    values = ", ".join(f"%s::{field.db_type(db)}" for field in fields)
+    sql = (f"WITH chain_lock AS MATERIALIZED (SELECT pg_advisory_xact_lock(%s)), "
+           f"appended AS (INSERT INTO {table} ({columns}) SELECT {values} FROM chain_lock "
+           f"WHERE EXISTS (SELECT 1 FROM {table} WHERE hash = %s) ON CONFLICT (prev_hash) DO NOTHING RETURNING id) "
+           f"SELECT (SELECT id FROM appended), (SELECT count(*) FROM chain_lock)")
+    params = [CHAIN_LOCK_ID, *(field.get_db_prep_save(getattr(event, field.attname), db) for field in fields),
+              event.prev_hash]
+    with db.cursor() as cursor:
+        cursor.execute(sql, params)
+        event_id = cursor.fetchone()[0]
+    if event_id is None:
+        return False
+    event.pk, event._state.adding, event._state.db = event_id, False, using
+    return True
+
+
 def _chain_append(model, *, using: str = DEFAULT_DB_ALIAS, **content):
-    """Seal and insert one event after the current head: lock, read the head, insert."""
-    # No savepoint: an event is part of its action, so a failed append fails the whole
-    # transaction anyway, and a savepoint would cost two more round trips per event. (The
-    # lock and the head read stay two statements: one would read the head from a snapshot
-    # taken before the lock was granted.)
+    """Seal and insert one event after the current head.
+
+    On PostgreSQL, one statement when this process appended the head (see _append_if_head);
+    otherwise lock, read the head, insert. No savepoint: an event is part of its action, so a
+    failed append fails the whole transaction anyway."""
+    key_id = chain_key_id_current()
+    db = connections[using]
+    cached = _chain_heads.get(using) if db.vendor == "postgresql" else None
+    locked = False
+    if cached is not None:
+        event = model(prev_hash=cached, key_id=key_id, **content)
+        event.hash = event_hash(event_fields(event))
+        if _append_if_head(model, event, using):
+            _chain_heads[using] = event.hash
+            return event
+        locked = db.in_atomic_block  # outside a transaction the miss's lock ended with its statement
     with transaction.atomic(using=using, savepoint=False):
-        _chain_lock(using)
+        if not locked:
+            _chain_lock(using)
+        # The head is read in a statement of its own, after the lock was granted: a statement
+        # that took the lock itself would read it from a snapshot taken before.
         prev_hash = model.objects.using(using).order_by("-id").values_list("hash", flat=True).first()
-        event = model(prev_hash=prev_hash or GENESIS_HASH, key_id=chain_key_id_current(), **content)
+        event = model(prev_hash=prev_hash or GENESIS_HASH, key_id=key_id, **content)
         event.hash = event_hash(event_fields(event))
         event.save(using=using)
+    if db.vendor == "postgresql":
+        _chain_heads[using] = event.hash
     return event
 
 
