@@ -171,7 +171,7 @@ def _append_if_head(model, event, using: str) -> bool:
     fields = [model._meta.get_field(name) for name in _COLUMNS]
     columns = ", ".join(db.ops.quote_name(field.column) for field in fields)
     values = ", ".join(f"%s::{field.db_type(db)}" for field in fields)
-    sql = (f"WITH chain_lock AS MATERIALIZED (SELECT pg_advisory_xact_lock(%s)), "
+    sql = (f"WITH chain_lock AS MATERIALIZED (SELECT pg_advisory_xact_lock(%s)), "  # noqa: S608  # nosec B608
            f"appended AS (INSERT INTO {table} ({columns}) SELECT {values} FROM chain_lock "
            f"WHERE EXISTS (SELECT 1 FROM {table} WHERE hash = %s) ON CONFLICT (prev_hash) DO NOTHING RETURNING id) "
            f"SELECT (SELECT id FROM appended), (SELECT count(*) FROM chain_lock)")

@@ -88,11 +88,11 @@ def test_query_counts_do_not_grow_with_the_data(project, ingest, alice, bob, sam
     print("\nqueries per request:", {**large, **large_supervisor})
 
 
-# Queries per request with no test transaction around the request (as production runs them;
-# BEGIN and COMMIT are not counted). Issue 15 asked for next <= 10, audio token
-# <= 6, audio <= 6, draft <= 6, submit <= 10; these are the figures reached so far, held here
-# so that none grows back.
-BUDGET = {"next": 19, "audio-token": 11, "audio": 14, "draft": 18, "submit": 19}
+# Queries per request with no test transaction around the request, as production runs them,
+# counted as Django captures them: the session and user lookups, and BEGIN and COMMIT, count
+# too. Issue 15's budget: next <= 10, audio token <= 6, audio <= 6, draft <= 6, submit <= 10
+# (submit reached 8, held here so that it does not grow back).
+BUDGET = {"next": 10, "audio-token": 6, "audio": 6, "draft": 6, "submit": 8}
 
 
 @pytest.mark.django_db(transaction=True)
