@@ -233,7 +233,7 @@ def _clip_claim_and_grant(reviewer, clip: Clip) -> bool:
     if row is None:
         return False
     clip.slots_taken += 1
-    clip.peaks = row[0]
+    clip.peaks = Clip._meta.get_field("peaks").from_db_value(row[0], None, connection)  # jsonb comes as text
     label_schema_attach(clip.project.label_schema, row[1])
     return True
 
