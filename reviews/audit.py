@@ -155,17 +155,18 @@ _COLUMNS = ("at", "actor", "actor_name", "role", "action", "object_type", "objec
             "client_ip", "user_agent", "request_id", "details", "prev_hash", "key_id", "hash")
 
 
-def _append_if_head(model, event, using: str) -> bool:
-    """Insert ``event`` in one statement if its ``prev_hash`` is still the head; say whether it was.
+def _append_if_head(model, event, using: str):
+    """Insert ``event`` in one statement if its ``prev_hash`` is the head; return its id (None if
+    it was not the head) and the head the statement saw.
 
     The statement takes the chain lock (as the last lock of its transaction: the audit event is
     the last thing an action writes) and inserts only if the predecessor exists and nothing
-    follows it yet. Both checks hold whatever the statement's snapshot: ``prev_hash`` is unique
-    (a second successor conflicts, PostgreSQL waiting for an uncommitted one to settle), and the
-    predecessor is one this process appended earlier or read under the lock, so a snapshot
-    that cannot see it means it was rolled back. An event that exists and has no successor is
-    the head of a chain that cannot fork. On a miss the lock is held: the caller reads the
-    head under it."""
+    follows it yet. Neither check needs the lock or a fresh snapshot: ``prev_hash`` is unique (a
+    second successor conflicts, PostgreSQL waiting for an uncommitted one to settle), and a
+    predecessor that was committed before the statement began is in its snapshot. An event
+    that exists and has no successor is the head of a chain that cannot fork. The lock keeps
+    appenders in line, so that the next statement of a transaction that holds it reads the
+    head exactly (this statement's snapshot was taken before the lock was granted)."""
     db = connections[using]
     table = db.ops.quote_name(model._meta.db_table)
     fields = [model._meta.get_field(name) for name in _COLUMNS]
@@ -173,48 +174,58 @@ def _append_if_head(model, event, using: str) -> bool:
     values = ", ".join(f"%s::{field.db_type(db)}" for field in fields)
     sql = (f"WITH chain_lock AS MATERIALIZED (SELECT pg_advisory_xact_lock(%s)), "  # noqa: S608  # nosec B608
            f"appended AS (INSERT INTO {table} ({columns}) SELECT {values} FROM chain_lock "
-           f"WHERE EXISTS (SELECT 1 FROM {table} WHERE hash = %s) ON CONFLICT (prev_hash) DO NOTHING RETURNING id) "
-           f"SELECT (SELECT id FROM appended), (SELECT count(*) FROM chain_lock)")
+           f"WHERE EXISTS (SELECT 1 FROM {table} WHERE hash = %s) OR (%s = %s AND NOT EXISTS (SELECT 1 FROM {table})) "
+           f"ON CONFLICT (prev_hash) DO NOTHING RETURNING id) "
+           f"SELECT (SELECT id FROM appended), (SELECT hash FROM {table} ORDER BY id DESC LIMIT 1), "
+           f"(SELECT count(*) FROM chain_lock)")
     params = [CHAIN_LOCK_ID, *(field.get_db_prep_save(getattr(event, field.attname), db) for field in fields),
-              event.prev_hash]
+              event.prev_hash, event.prev_hash, GENESIS_HASH]
     with db.cursor() as cursor:
         cursor.execute(sql, params)
-        event_id = cursor.fetchone()[0]
-    if event_id is None:
-        return False
-    event.pk, event._state.adding, event._state.db = event_id, False, using
-    return True
+        event_id, head, _ = cursor.fetchone()
+    if event_id is not None:
+        event.pk, event._state.adding, event._state.db = event_id, False, using
+    return event_id, head
 
 
 def _chain_append(model, *, using: str = DEFAULT_DB_ALIAS, **content):
-    """Seal and insert one event after the current head.
-
-    On PostgreSQL, one statement when this process appended the head (see _append_if_head);
-    otherwise lock, read the head, insert. No savepoint: an event is part of its action, so a
-    failed append fails the whole transaction anyway."""
+    """Seal and insert one event after the current head. No savepoint: an event is part of its
+    action, so a failed append fails the whole transaction anyway."""
     key_id = chain_key_id_current()
     db = connections[using]
-    cached = _chain_heads.get(using) if db.vendor == "postgresql" else None
-    locked = False
-    if cached is not None:
-        event = model(prev_hash=cached, key_id=key_id, **content)
+
+    def sealed(prev_hash: str):
+        event = model(prev_hash=prev_hash, key_id=key_id, **content)
         event.hash = event_hash(event_fields(event))
-        if _append_if_head(model, event, using):
+        return event
+
+    if db.vendor != "postgresql":
+        with transaction.atomic(using=using, savepoint=False):
+            prev_hash = model.objects.using(using).order_by("-id").values_list("hash", flat=True).first()
+            event = sealed(prev_hash or GENESIS_HASH)
+            event.save(using=using)
+        return event
+    # On PostgreSQL: guess the head (the seal this process appended last; "" is no event's
+    # seal) and let the statement check it. A wrong guess costs a statement that tells the
+    # head; from the second statement of a transaction on, the lock is held and the head it
+    # tells is exact, so the third attempt at most appends.
+    guess = _chain_heads.get(using, "")
+    if not db.in_atomic_block:
+        event = sealed(guess)
+        event_id, head = _append_if_head(model, event, using)
+        if event_id is not None:
             _chain_heads[using] = event.hash
             return event
-        locked = db.in_atomic_block  # outside a transaction the miss's lock ended with its statement
+        guess = head or GENESIS_HASH
     with transaction.atomic(using=using, savepoint=False):
-        if not locked:
-            _chain_lock(using)
-        # The head is read in a statement of its own, after the lock was granted: a statement
-        # that took the lock itself would read it from a snapshot taken before.
-        prev_hash = model.objects.using(using).order_by("-id").values_list("hash", flat=True).first()
-        event = model(prev_hash=prev_hash or GENESIS_HASH, key_id=key_id, **content)
-        event.hash = event_hash(event_fields(event))
-        event.save(using=using)
-    if db.vendor == "postgresql":
-        _chain_heads[using] = event.hash
-    return event
+        for _attempt in range(3):
+            event = sealed(guess)
+            event_id, head = _append_if_head(model, event, using)
+            if event_id is not None:
+                _chain_heads[using] = event.hash
+                return event
+            guess = head or GENESIS_HASH
+    raise RuntimeError("audit chain: no append after three attempts under the chain lock")
 
 
 def audit_record(*, actor, action: str, outcome: str = AuditEvent.Outcome.ALLOWED, object_type: str = "",
