@@ -119,10 +119,10 @@ def test_each_request_stays_within_its_query_budget(project, ingest, alice, inge
 
 
 @pytest.mark.django_db(transaction=True)
-def test_an_audit_append_after_another_workers_costs_one_query_more(project, ingest, alice, ingest_user):
-    """Under gunicorn another worker has most often appended the trail's last event: the append's
-    guess of the head (the last one this process appended) misses, and the statement that
-    refuses it tells the head, so the miss costs exactly one statement (audit._chain_append)."""
+def test_a_wrong_guess_of_the_audit_head_costs_one_query_more(project, ingest, alice, ingest_user):
+    """The audit append's guess of the head (the seal the last append on this host left) misses
+    when a worker on another host appended last, or an append was rolled back: the statement
+    that refuses it tells the head, so a miss costs exactly one statement (audit._chain_append)."""
     from reviews import audit
     from reviews.models import QuotaDefaults
 
@@ -133,6 +133,6 @@ def test_an_audit_append_after_another_workers_costs_one_query_more(project, ing
     with time_machine.travel(timezone.now(), tick=False):
         client = session_client(alice)
         one_round(client)
-        counts = one_round(client, before=lambda: audit._chain_heads.update(default="0" * 64))
-    print("\nqueries per request, the head appended by another worker:", counts)
+        counts = one_round(client, before=lambda: audit._head_remember("default", "0" * 64))
+    print("\nqueries per request, a wrong guess of the audit head:", counts)
     assert {name: counts[name] for name in BUDGET} == {name: limit + 1 for name, limit in BUDGET.items()}
