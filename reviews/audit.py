@@ -164,9 +164,20 @@ def _head_file(db) -> Path:
     return Path(tempfile.gettempdir()) / f"annotator-audit-head-{name[:16]}"
 
 
+_head_files: dict[Path, int] = {}  # open descriptors, one per file and process
+
+
+def _head_descriptor(using: str) -> int:
+    path = _head_file(connections[using])
+    descriptor = _head_files.get(path)
+    if descriptor is None:
+        descriptor = _head_files[path] = os.open(path, os.O_RDWR | os.O_CREAT, 0o600)
+    return descriptor
+
+
 def _head_guess(using: str) -> str:
     try:
-        guess = _head_file(connections[using]).read_text()[:64]
+        guess = os.pread(_head_descriptor(using), 64, 0).decode()
     except (OSError, UnicodeError):
         guess = ""
     return guess if len(guess) == 64 else _chain_heads.get(using, "")
@@ -174,14 +185,11 @@ def _head_guess(using: str) -> str:
 
 def _head_remember(using: str, seal: str) -> None:
     _chain_heads[using] = seal
-    path = _head_file(connections[using])
     try:
-        handle, temporary = tempfile.mkstemp(dir=path.parent, prefix=path.name + ".")
-        with os.fdopen(handle, "w") as file:
-            file.write(seal)
-        os.replace(temporary, path)
+        os.pwrite(_head_descriptor(using), seal.encode(), 0)  # one 64-byte write in place: no file created
     except OSError:
         pass  # only a guess: the next append reads the head instead
+
 
 _COLUMNS = ("at", "actor", "actor_name", "role", "action", "object_type", "object_id", "clip_id", "outcome",
             "client_ip", "user_agent", "request_id", "details", "prev_hash", "key_id", "hash")
