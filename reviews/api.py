@@ -15,7 +15,7 @@ from rest_framework.views import APIView
 
 from . import ingest, lifecycle, mfa, permissions, services
 from .audit import actor_role, audit_denied
-from .errors import AudioGone, DomainError, json_error
+from .errors import AudioGone, DomainError, NotFoundDenied, json_error
 from .guidelines import guidelines_render
 from .ingest import IngestSerializer
 from .permissions import IsIngestService, IsReviewer
@@ -114,16 +114,36 @@ class StrictBooleanField(serializers.BooleanField):
         return data
 
 
-class ReviewerView(APIView):
-    permission_classes = [IsReviewer]
+class OwnerFirstView(APIView):
+    """Base of the views on one object of the caller's (``owner_kwarg`` in the URL).
+
+    Ownership is established once, by the service's own lookup of the object. A request
+    refused before that lookup (invalid input, "method not allowed", a refused token) checks
+    it first, so someone else's object answers 404 whatever is sent."""
+
+    owner_kwarg = ""
+    owner_check = None  # permissions.assignment_owned or review_owned: raises the hiding 404
+    _admitted = False  # authenticated, permitted and not throttled: initial() went through
 
     def initial(self, request, *args, **kwargs):
         super().initial(request, *args, **kwargs)
-        # Ownership before anything else: someone else's assignment answers 404 for every
-        # method, before input validation or "method not allowed" could answer otherwise.
-        if "assignment_id" in kwargs:
-            permissions.assignment_owned(request.user, kwargs["assignment_id"],
-                                         attempted=getattr(self, "audit_action", "api"))
+        self._admitted = True
+
+    def handle_exception(self, exc):
+        if (self._admitted and self.owner_kwarg in self.kwargs and not isinstance(exc, NotFoundDenied)
+                and isinstance(exc, (exceptions.APIException, DomainError))):
+            try:
+                type(self).owner_check(self.request.user, self.kwargs[self.owner_kwarg],
+                                       attempted=getattr(self, "audit_action", "api"))
+            except NotFoundDenied as denied:
+                exc = denied
+        return super().handle_exception(exc)
+
+
+class ReviewerView(OwnerFirstView):
+    permission_classes = [IsReviewer]
+    owner_kwarg = "assignment_id"
+    owner_check = staticmethod(permissions.assignment_owned)
 
 
 class LoginSerializer(serializers.Serializer):

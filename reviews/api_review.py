@@ -9,20 +9,15 @@ from rest_framework.response import Response
 from rest_framework.views import APIView
 
 from . import permissions, review, services
-from .api import StrictBooleanField, StrictCharField, audio_response
+from .api import OwnerFirstView, StrictBooleanField, StrictCharField, audio_response
 from .errors import NotFoundDenied
 from .permissions import IsChecker, IsReviewer
 
 
-class CheckerView(APIView):
+class CheckerView(OwnerFirstView):
     permission_classes = [IsChecker]
-
-    def initial(self, request, *args, **kwargs):
-        super().initial(request, *args, **kwargs)
-        # Ownership first: someone else's review answers 404 for every method, before input
-        # validation or "method not allowed" could answer otherwise.
-        if "review_id" in kwargs:
-            permissions.review_owned(request.user, kwargs["review_id"], attempted=getattr(self, "audit_action", "api"))
+    owner_kwarg = "review_id"
+    owner_check = staticmethod(permissions.review_owned)
 
 
 def review_payload(item) -> dict:
