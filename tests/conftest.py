@@ -60,9 +60,19 @@ _flush_past_the_audit_triggers()
 # browser: marked in each tests/test_browser*.py. dsp: the audio pipeline and the disguise
 # themselves. slow: races of many threads, subprocesses, the SQLite race; each proves
 # something the inner loop does not touch. Every entry must match a test (checked below).
-DSP = ("test_disguise.py", "test_audio.py")
+DSP = (
+    "test_disguise.py", "test_audio.py",
+    # ingest commands and the demo seed: dozens of clips through the real pipeline
+    "test_commands.py::test_manifest_ingest_shows_progress_and_a_summary",
+    "test_commands.py::test_folder_ingest_uses_the_options",
+    "test_commands.py::test_parallel_ingest_keeps_file_order_and_reports_clips_per_second",
+    "test_commands.py::test_seed_demo_is_idempotent",
+    "test_api_ingest.py::test_the_demo_manifest_brings_hypotheses_and_two_gold_clips",
+    "test_ingest_fuzz.py",
+)
 SLOW = (
     "test_queue_sqlite.py", "test_queue_concurrency.py",
+    "test_api_errors.py::test_audio_in_s3_compatible_storage",
     "test_exfiltration.py::test_production_settings_pass_the_deploy_check",
     "test_api_errors.py::test_redis_is_the_shared_cache_when_configured",
     "test_review.py::test_twenty_checkers_race_for_ten_submissions",
@@ -79,16 +89,16 @@ def pytest_collection_modifyitems(config, items):
     for item in items:
         module, _, name = item.nodeid.rpartition("/")[2].partition("::")
         test = f"{module}::{name.split('[')[0]}"
-        if module in DSP:
-            item.add_marker(pytest.mark.dsp)
-        for entry in SLOW:
-            if entry in (module, test):
-                item.add_marker(pytest.mark.slow)
-                matched.add(entry)
+        for marker, entries in ((pytest.mark.dsp, DSP), (pytest.mark.slow, SLOW)):
+            for entry in entries:
+                if entry in (module, test):
+                    item.add_marker(marker)
+                    matched.add(entry)
+    listed = set(DSP) | set(SLOW)
     whole_suite = {item.nodeid.split("::")[0].rpartition("/")[2] for item in items} >= {
-        entry.split("::")[0] for entry in SLOW}
-    if whole_suite and set(SLOW) - matched:
-        raise pytest.UsageError(f"conftest SLOW names no test: {sorted(set(SLOW) - matched)}")
+        entry.split("::")[0] for entry in listed}
+    if whole_suite and listed - matched:
+        raise pytest.UsageError(f"conftest DSP or SLOW names no test: {sorted(listed - matched)}")
 
 
 @pytest.fixture(scope="session")
