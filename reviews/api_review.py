@@ -3,7 +3,6 @@ service in ``review``, render. The checker's page and the "my feedback" page are
 
 from django.contrib.auth.decorators import login_required
 from django.shortcuts import render
-from django.urls import reverse
 from drf_spectacular.utils import extend_schema, extend_schema_field, extend_schema_view
 from rest_framework import serializers, status
 from rest_framework.response import Response
@@ -20,7 +19,9 @@ from .api_serializers import (
     AudioTokenSerializer,
     ClipSerializer,
     LabelSchemaSerializer,
+    clip_data,
     errors,
+    object_urls,
 )
 from .errors import NotFoundDenied
 from .permissions import IsChecker, IsReviewer
@@ -83,7 +84,7 @@ class ReviewSerializer(serializers.Serializer):
     id = serializers.UUIDField()
     kind = serializers.CharField(help_text="\"check\" (a submission) or \"adjudicate\" (a clip to decide).")
     status = serializers.CharField()
-    clip = ClipSerializer()
+    clip = serializers.SerializerMethodField()
     label_schema = serializers.SerializerMethodField()
     lease_expires_at = serializers.DateTimeField()
     audio_token_url = serializers.SerializerMethodField(help_text="The same as urls.audio_token.")
@@ -95,19 +96,23 @@ class ReviewSerializer(serializers.Serializer):
     reject_reasons = serializers.SerializerMethodField(
         help_text="The project's preset reasons; \"Other\" needs a detail.")
 
+    @extend_schema_field(ClipSerializer)
+    def get_clip(self, item) -> dict:
+        return clip_data(item.clip)
+
     @extend_schema_field(LabelSchemaSerializer)
     def get_label_schema(self, item) -> dict:
         return services.label_schema_describe(item.clip.project.label_schema)
 
     def get_audio_token_url(self, item) -> str:
-        return reverse("api-review-audio-token", args=[item.pk])
+        return object_urls({"url": "api-review-audio-token"}, item.pk)["url"]
 
     def get_audio_url(self, item) -> str:
-        return reverse("api-review-audio", args=[item.pk])
+        return object_urls({"url": "api-review-audio"}, item.pk)["url"]
 
     @extend_schema_field(ReviewUrlsSerializer)
     def get_urls(self, item) -> dict:
-        return {key: reverse(name, args=[item.pk]) for key, name in REVIEW_ROUTES.items()}
+        return object_urls(REVIEW_ROUTES, item.pk)
 
     @extend_schema_field(CandidateSerializer(allow_null=True))
     def get_transcription(self, item) -> dict | None:

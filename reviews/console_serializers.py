@@ -1,9 +1,10 @@
 """The shapes the console API answers with (console.py): each serializer builds the response
 and, through ``extend_schema`` on the view, is the OpenAPI description of it."""
 
-from django.urls import reverse
 from drf_spectacular.utils import extend_schema_field
 from rest_framework import serializers
+
+from .api_serializers import object_urls
 
 
 class AuditEventSerializer(serializers.Serializer):
@@ -62,14 +63,14 @@ class EscalationSerializer(serializers.Serializer):
     urls = serializers.SerializerMethodField()
 
     def get_audio_token_url(self, escalation) -> str:
-        return reverse("api-escalation-audio-token", args=[escalation.pk])
+        return object_urls({"url": "api-escalation-audio-token"}, escalation.pk)["url"]
 
     def get_audio_url(self, escalation) -> str:
-        return reverse("api-escalation-audio", args=[escalation.pk])
+        return object_urls({"url": "api-escalation-audio"}, escalation.pk)["url"]
 
     @extend_schema_field(EscalationUrlsSerializer)
     def get_urls(self, escalation) -> dict:
-        return {key: reverse(name, args=[escalation.pk]) for key, name in ESCALATION_ROUTES.items()}
+        return object_urls(ESCALATION_ROUTES, escalation.pk)
 
 
 class EscalationListSerializer(serializers.Serializer):
