@@ -552,6 +552,10 @@ def test_sam_takes_listens_to_and_closes_an_escalation(clients, escalation):
     assert sam.post(f"/api/v1/escalations/{escalation.pk}/audio-token/").status_code == 409  # take it first
     taken = sam.post(f"/api/v1/escalations/{escalation.pk}/take/").json()
     assert (taken["status"], taken["taken_by"]) == ("taken", "sam")
+    base = f"/api/v1/escalations/{escalation.pk}/"
+    assert taken["urls"] == {"take": base + "take/", "close": base + "close/", "audio_token": base + "audio-token/",
+                             "audio": base + "audio/"}
+    assert queue[0]["urls"] == taken["urls"] and queue[0]["taken_by"] is None
     token_response = sam.post(f"/api/v1/escalations/{escalation.pk}/audio-token/")
     assert token_response.status_code == 201
     audio = sam.get(f"/api/v1/escalations/{escalation.pk}/audio/", HTTP_X_AUDIO_TOKEN=token_response.json()["token"])
