@@ -199,13 +199,14 @@ def assignment_payload(assignment, progress: dict | None = None) -> dict:
     return {
         "id": str(assignment.pk),
         "status": assignment.status,
-        "clip": {"id": str(clip.pk), "duration_ms": clip.duration_ms, "locale": clip.locale, "peaks": clip.peaks},
+        "clip": {"id": str(clip.pk), "duration_ms": clip.duration_ms, "locale": clip.locale, "peaks": clip.peaks,
+                 "spectrogram": clip.spectrogram or None},  # issue 12: null for clips ingested before it
         "label_schema": services.label_schema_describe(clip.project.label_schema),
         "lease_expires_at": assignment.lease_expires_at.isoformat(),
         "audio_token_url": f"/api/v1/assignments/{assignment.pk}/audio-token/",
         "audio_url": f"/api/v1/assignments/{assignment.pk}/audio/",
-        "draft": {"text": draft.text, "labels": draft.labels, "version": draft.version} if draft else
-        {"text": "", "labels": {}, "version": 0},
+        "draft": {"text": draft.text, "labels": draft.labels, "segments": draft.segments, "version": draft.version}
+        if draft else {"text": "", "labels": {}, "segments": [], "version": 0},
         # Issue 11: the recognizer's hypothesis, the page's starting text when there is no
         # draft yet. Always this shape (empty text when none), gold clip or not.
         "asr": {"text": clip.asr_text, "confidence": clip.asr_confidence},
@@ -270,9 +271,14 @@ class AudioView(ReviewerView):
         return audio_response(clip)
 
 
+# Issue 12: checked against the project's speakers and the clip's length by reviews/segments.py.
+SEGMENTS_FIELD = dict(required=False, default=list, help_text="[{start_ms, end_ms, speaker, text}, ...]")
+
+
 class DraftSerializer(serializers.Serializer):
     text = StrictCharField(allow_blank=True, trim_whitespace=False, max_length=services.MAX_TEXT)
     labels = serializers.JSONField(required=False, default=dict)
+    segments = serializers.JSONField(**SEGMENTS_FIELD)
     version = StrictIntegerField(min_value=0)
 
 
@@ -283,8 +289,8 @@ class DraftView(ReviewerView):
         serializer = DraftSerializer(data=request.data)
         serializer.is_valid(raise_exception=True)
         draft = services.draft_save(reviewer=request.user, assignment_id=assignment_id, **serializer.validated_data)
-        return Response({"text": draft.text, "labels": draft.labels, "version": draft.version,
-                         "lease_expires_at": draft.assignment.lease_expires_at.isoformat()})
+        return Response({"text": draft.text, "labels": draft.labels, "segments": draft.segments,
+                         "version": draft.version, "lease_expires_at": draft.assignment.lease_expires_at.isoformat()})
 
 
 # Listening time the page reports (milliseconds of the clip heard, replays included): the
@@ -295,6 +301,7 @@ LISTENED_MS_FIELD = dict(required=False, allow_null=True, default=None, min_valu
 class SubmitSerializer(serializers.Serializer):
     text = StrictCharField(allow_blank=True, trim_whitespace=False, max_length=services.MAX_TEXT)
     labels = serializers.JSONField(required=False, default=dict)
+    segments = serializers.JSONField(**SEGMENTS_FIELD)
     listened_ms = StrictIntegerField(**LISTENED_MS_FIELD)
 
 

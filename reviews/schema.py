@@ -54,9 +54,28 @@ class LabelGroupSerializer(serializers.Serializer):
     labels = LabelSerializer(many=True)
 
 
+class SegmentSchemaSerializer(serializers.Serializer):
+    speakers = serializers.ListField(child=serializers.CharField())
+
+
 class LabelSchemaSerializer(serializers.Serializer):
     name = serializers.CharField()
     groups = LabelGroupSerializer(many=True)
+    segments = SegmentSchemaSerializer(allow_null=True, help_text="Segments are asked for when set (issue 12).")
+
+
+class SegmentSerializer(serializers.Serializer):
+    start_ms = serializers.IntegerField(min_value=0)
+    end_ms = serializers.IntegerField(min_value=1)
+    speaker = serializers.CharField()
+    text = serializers.CharField(allow_blank=True)
+
+
+class SpectrogramSerializer(serializers.Serializer):
+    bands = serializers.IntegerField(min_value=1)
+    columns = serializers.IntegerField(min_value=1)
+    data = serializers.CharField(help_text="base64 of bands x columns uint8 log-mel levels, column after column, "
+                                           "lowest band first")
 
 
 class ClipSerializer(serializers.Serializer):
@@ -64,6 +83,7 @@ class ClipSerializer(serializers.Serializer):
     duration_ms = serializers.IntegerField()
     locale = serializers.CharField()
     peaks = serializers.ListField(child=serializers.IntegerField(min_value=0, max_value=100))
+    spectrogram = SpectrogramSerializer(allow_null=True, help_text="Null for clips ingested before issue 12.")
 
 
 LABELS_FIELD = serializers.DictField(child=serializers.ListField(child=serializers.CharField()),
@@ -73,6 +93,7 @@ LABELS_FIELD = serializers.DictField(child=serializers.ListField(child=serialize
 class DraftStateSerializer(serializers.Serializer):
     text = serializers.CharField(allow_blank=True)
     labels = LABELS_FIELD
+    segments = SegmentSerializer(many=True)
     version = serializers.IntegerField()
 
 
@@ -344,6 +365,7 @@ _annotate_quality()
 class CandidateSerializer(serializers.Serializer):
     text = serializers.CharField(allow_blank=True)
     labels = LABELS_FIELD
+    segments = SegmentSerializer(many=True, required=False)
 
 
 class PairFiguresSerializer(serializers.Serializer):

@@ -19,6 +19,7 @@ from .audit import audit_record
 from .errors import InvalidInput, LeaseExpired, NotFoundDenied, StaleVersion
 from .models import Assignment, Clip, Draft, Escalation, Label, LabelGroup, LabelSchema, Review, Revision, Transcription
 from .review import transcription_landed, transcription_review_status
+from .segments import segments_validate
 
 MAX_TEXT = 5000
 MAX_REASON = 500
@@ -42,14 +43,17 @@ def label_schema_describe(schema: LabelSchema) -> dict:
             number += 1
             group["labels"].append({"key": label_key, "name": label_name,
                                     "shortcut": number if number <= 9 else None})
-    return {"name": schema.name, "groups": groups}
+    # Issue 12: segments are asked for when the schema names speakers (None: not asked).
+    speakers = schema.speaker_choices()
+    return {"name": schema.name, "groups": groups, "segments": {"speakers": speakers} if speakers else None}
 
 
-def label_schema_create(*, name: str, groups: list[tuple]) -> LabelSchema:
-    """Create a label schema from ``[(key, name, kind, required, [(label_key, label_name), ...]), ...]``.
+def label_schema_create(*, name: str, groups: list[tuple], segment_speakers: list[str] = ()) -> LabelSchema:
+    """Create a label schema from ``[(key, name, kind, required, [(label_key, label_name), ...]), ...]``
+    (and the speakers of its segments, issue 12; none: no segments).
 
     The one builder the demo seed, the tests and the benchmarks share."""
-    schema = LabelSchema.objects.create(name=name)
+    schema = LabelSchema.objects.create(name=name, segment_speakers="\n".join(segment_speakers))
     for position, (key, group_name, kind, required, labels) in enumerate(groups):
         group = LabelGroup.objects.create(schema=schema, key=key, name=group_name, kind=kind, required=required,
                                           position=position)
@@ -197,7 +201,7 @@ def assignment_next(*, reviewer, another: bool = False) -> Assignment | None:
         checked = Review.objects.filter(clip=OuterRef("pk"), checker=reviewer)
         candidates = (
             Clip.objects.select_related("project", "project__label_schema")
-            .defer("peaks")  # the waveform is not needed to lease; it would make the scan heavy
+            .defer("peaks", "spectrogram")  # the pictures are not needed to lease; they would make the scan heavy
             .filter(project__members=reviewer, status=Clip.Status.OPEN, withheld=False,
                     slots_taken__lt=F("project__transcriptions_per_clip"))
             .exclude(Exists(held))
@@ -228,6 +232,10 @@ def assignment_next(*, reviewer, another: bool = False) -> Assignment | None:
             clip=clip, reviewer=reviewer, leased_at=now, lease_expires_at=now + _lease_length(clip.project)
         )
         Assignment.draft.related.set_cached_value(assignment, None)  # a new lease has no draft: no lookup
+        # The page draws both pictures: load the deferred ones in one query, not one each.
+        pictures = sorted(clip.get_deferred_fields() & {"peaks", "spectrogram"})
+        if pictures:
+            clip.refresh_from_db(fields=pictures)
         permissions.clip_access_grant(reviewer, clip)
         audit_record(actor=reviewer, action="assignment.lease", object_type="assignment", object_id=assignment.pk,
                      clip_id=clip.pk)
@@ -334,7 +342,12 @@ def _clean_text(text) -> str:
     return text
 
 
-def draft_save(*, reviewer, assignment_id, text: str, labels, version: int) -> Draft:
+def _segments_clean(described: dict, segments, clip: Clip) -> list[dict]:
+    speakers = (described.get("segments") or {}).get("speakers") or []
+    return segments_validate(segments, speakers=speakers, duration_ms=clip.duration_ms)
+
+
+def draft_save(*, reviewer, assignment_id, text: str, labels, version: int, segments=None) -> Draft:
     """Save a draft if ``version`` is the current one; otherwise refuse with StaleVersion."""
     text = _clean_text(text)
     if not isinstance(version, int) or isinstance(version, bool) or version < 0:
@@ -345,23 +358,25 @@ def draft_save(*, reviewer, assignment_id, text: str, labels, version: int) -> D
         assignment = permissions.assignment_for_reviewer(reviewer, assignment_id, attempted="draft.save",
                                                          for_update=True)
         _require_live(assignment, reviewer=reviewer, attempted="draft.save")
-        clean = labels_validate(label_schema_describe(assignment.clip.project.label_schema), labels, complete=False)
+        described = label_schema_describe(assignment.clip.project.label_schema)
+        clean = labels_validate(described, labels, complete=False)
+        parts = _segments_clean(described, segments, assignment.clip)
         draft, _ = Draft.objects.get_or_create(assignment=assignment)
         updated = Draft.objects.filter(pk=draft.pk, version=version).update(
-            text=text, labels=clean, version=version + 1, updated_at=now
+            text=text, labels=clean, segments=parts, version=version + 1, updated_at=now
         )
         if not updated:
             raise StaleVersion()
         Revision.objects.create(assignment=assignment, version=version + 1, kind=Revision.Kind.DRAFT, text=text,
-                                labels=clean, created_at=now)
+                                labels=clean, segments=parts, created_at=now)
         _lease_extend(assignment, now)
         audit_record(actor=reviewer, action="draft.save", object_type="assignment", object_id=assignment.pk,
                      clip_id=assignment.clip_id, details={"version": version + 1})
-    draft.text, draft.labels, draft.version = text, clean, version + 1
+    draft.text, draft.labels, draft.segments, draft.version = text, clean, parts, version + 1
     return draft
 
 
-def transcription_submit(*, reviewer, assignment_id, text: str, labels,
+def transcription_submit(*, reviewer, assignment_id, text: str, labels, segments=None,
                          listened_ms: int | None = None) -> tuple[Transcription, bool]:
     """Record the reviewer's transcription once; a retried submit returns the same one."""
     text = _clean_text(text).strip()
@@ -372,19 +387,21 @@ def transcription_submit(*, reviewer, assignment_id, text: str, labels,
         if assignment.status == Assignment.Status.SUBMITTED:
             return assignment.transcription, False
         _require_live(assignment, reviewer=reviewer, attempted="transcription.submit")
-        clean = labels_validate(label_schema_describe(assignment.clip.project.label_schema), labels, complete=True)
-        if not text and not clean:
+        described = label_schema_describe(assignment.clip.project.label_schema)
+        clean = labels_validate(described, labels, complete=True)
+        parts = _segments_clean(described, segments, assignment.clip)
+        if not text and not clean and not parts:
             raise InvalidInput("Type what you hear, or choose labels that say why you cannot.",
                                code="empty_transcription", fields={"text": "Required."})
         transcription = Transcription.objects.create(
             assignment=assignment, clip=assignment.clip, reviewer=reviewer, text=text, labels=clean,
-            submitted_at=now,
+            segments=parts, submitted_at=now,
             review_status=transcription_review_status(project=assignment.clip.project, clip=assignment.clip),
             **quality.submission_scores(clip=assignment.clip, text=text, labels=clean),  # issue 11: WER, gold
         )
         last = Revision.objects.filter(assignment=assignment).order_by("-version").values_list("version", flat=True)
         Revision.objects.create(assignment=assignment, version=(last.first() or 0) + 1, kind=Revision.Kind.SUBMIT,
-                                text=text, labels=clean, created_at=now)
+                                text=text, labels=clean, segments=parts, created_at=now)
         _assignment_end(assignment, Assignment.Status.SUBMITTED, now)
         # One conditional UPDATE (the row lock it takes is the one a read-then-write needed):
         # the clip is done when this was the last transcription it asked for.
