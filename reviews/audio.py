@@ -307,10 +307,20 @@ def clip_spectrogram(segment: AudioSegment) -> dict:
     return spectrogram_compute(np.asarray(mono.get_array_of_samples(), dtype=np.float32) / full_scale, mono.frame_rate)
 
 
-def clip_spectrogram_from_stored(data: bytes) -> dict:
+# Our MP3s carry no gapless header (no Xing/LAME tag), so a decoder returns libmp3lame's
+# priming samples first: its encoder delay plus the decoder's (576 + 529), measured at 16 kHz.
+MP3_PRIMING_SAMPLES = 1105
+
+
+def clip_spectrogram_from_stored(data: bytes, *, duration_ms: int) -> dict:
     """Recompute the spectrogram of a clip ingested before it existed, from its stored audio
-    (already disguised: the original is long gone). Used by ``manage.py spectrogram_backfill``."""
-    return clip_spectrogram(audio_decode(data))
+    (already disguised: the original is long gone), aligned with the clip's own duration.
+    Used by ``manage.py spectrogram_backfill``."""
+    decoded = audio_decode(data)
+    width = decoded.sample_width * decoded.channels
+    start = MP3_PRIMING_SAMPLES * width
+    end = start + int(duration_ms * decoded.frame_rate / 1000) * width
+    return clip_spectrogram(decoded._spawn(decoded.raw_data[start:end]))
 
 
 def audio_encode(segment: AudioSegment) -> bytes:

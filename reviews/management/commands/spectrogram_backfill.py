@@ -15,14 +15,14 @@ class Command(BaseCommand):
 
     def handle(self, *args, **options):
         pending = (Clip.objects.filter(spectrogram={}).exclude(audio="").exclude(status=Clip.Status.PURGED)
-                   .order_by("ingested_at", "id").values_list("pk", "audio"))
+                   .order_by("ingested_at", "id").values_list("pk", "audio", "duration_ms"))
         if options["limit"] is not None:
             pending = pending[: options["limit"]]
         done = failed = 0
-        for pk, name in pending.iterator():
+        for pk, name, duration_ms in pending.iterator():
             try:
                 with default_storage.open(name, "rb") as handle:
-                    picture = clip_spectrogram_from_stored(handle.read())
+                    picture = clip_spectrogram_from_stored(handle.read(), duration_ms=duration_ms)
             except (OSError, AudioRejected):
                 failed += 1  # lost or unreadable: the page simply shows no spectrogram for it
                 continue
