@@ -650,8 +650,9 @@
   function saveSegment() {
     if (segmentEditing === null || !live()) return;
     const start = Math.round(Number($("segment-start").value) * 1000);
-    const end = Math.round(Number($("segment-end").value) * 1000);
     const limit = assignment.clip.duration_ms;
+    let end = Math.round(Number($("segment-end").value) * 1000);
+    if (end > limit && end - limit < 10) end = limit;  // the field shows hundredths: its end is the clip's end
     const problem = !$("segment-start").value || !$("segment-end").value || isNaN(start) || isNaN(end)
       ? "Give a start and an end in seconds." : start < 0 ? "The start cannot be before 0."
       : end > limit ? "The end is past the clip's end (" + (limit / 1000).toFixed(2) + " s)."
