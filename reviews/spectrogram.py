@@ -1,11 +1,14 @@
 """A small spectrogram of a clip's disguised audio for the workspace (issue 12), computed at
 ingest like the waveform peaks: numpy only, samples in, a compact dict out.
 
-What it keeps is deliberately coarse, so it is a picture, not a second copy of the audio:
-magnitude only (no phase), 64 mel bands, 8 bits per cell over a 70 dB range, at most
-``MAX_COLUMNS`` columns and at most ``MAX_COLUMNS_PER_SECOND`` (one column per 25 ms, each
-from a 40 ms window). It is computed from the disguised audio only, which is all ingest
-ever holds, and it goes wherever the peaks go (cleared with them when the audio is purged).
+It is a picture, not a second copy of the audio: magnitude only (no phase), 64 mel bands,
+8 bits per cell over a 70 dB range, and coarse in time, at most ``MAX_COLUMNS_PER_SECOND``
+columns (one per 100 ms, each from a 160 ms window) and at most ``MAX_COLUMNS``. Time is what
+carries intelligibility: ``tests/bench/spectrogram_inversion.py`` inverts such pictures
+(mel pseudo-inverse, Griffin-Lim) and has pocketsphinx transcribe them; at 40 columns a second
+the speech came back (WER about 21 %, against 11 % for the disguised audio itself), at 10 it
+does not (about 96 %). It is computed from the disguised audio only, which is all ingest ever
+holds, and goes wherever the peaks go (cleared with them when the audio is purged).
 """
 
 import base64
@@ -16,8 +19,8 @@ import numpy as np
 
 BANDS = 64
 MAX_COLUMNS = 400
-MAX_COLUMNS_PER_SECOND = 40
-WINDOW_SECONDS = 0.04
+MAX_COLUMNS_PER_SECOND = 10
+WINDOW_SECONDS = 0.16
 MIN_HZ, MAX_HZ = 50.0, 8000.0
 RANGE_DB = 70.0
 

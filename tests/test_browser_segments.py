@@ -163,6 +163,7 @@ def test_the_spectrogram_toggle_draws_and_follows_the_zoom(browser, live_server,
     page.keyboard.press("v")
     assert not page.locator("#spectrogram").is_visible()
     assert page.errors == []
+    page.goto("about:blank")  # stops the page's timers and fetches before the database is flushed
     page.context.close()
 
 
@@ -181,4 +182,5 @@ def test_no_axe_violations_with_segments_and_the_spectrogram(browser, live_serve
     page.keyboard.press("n")  # the editor open, with a segment in the list
     assert violations(page) == []
     assert page.errors == []
+    page.goto("about:blank")  # stops the page's timers and fetches before the database is flushed
     page.context.close()
