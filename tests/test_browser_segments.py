@@ -184,3 +184,28 @@ def test_no_axe_violations_with_segments_and_the_spectrogram(browser, live_serve
     assert page.errors == []
     page.goto("about:blank")  # stops the page's timers and fetches before the database is flushed
     page.context.close()
+
+
+def test_the_checker_sees_the_segments_read_only(page, live_server, segmented, ingest, alice):
+    from reviews import permissions, services
+    from tests.helpers import make_user
+
+    segmented.review_mode = "all"
+    segmented.save()
+    [clip] = ingest(1)
+    assignment = services.assignment_next(reviewer=alice)
+    services.transcription_submit(
+        reviewer=alice, assignment_id=assignment.pk, text="turn it on yes", labels={"speaker": ["adult"]},
+        segments=[{"start_ms": 0, "end_ms": 600, "speaker": "Agent", "text": "turn it on"},
+                  {"start_ms": 600, "end_ms": clip.duration_ms, "speaker": "Customer", "text": "yes"}])
+    cleo = make_user("cleo", permissions.CHECKER)
+    segmented.members.add(cleo)
+    sign_in(page, live_server, "cleo")
+    page.wait_for_url(f"{live_server.url}/review/")
+    page.locator("#status").filter(has_text="Clip ready").wait_for()
+    items = page.locator("#segment-list li")
+    assert items.count() == 2
+    assert items.nth(0).inner_text().split() == ["0.00–0.60", "s", "Agent", "turn", "it", "on"]
+    assert "Customer" in items.nth(1).inner_text()
+    assert page.locator("#segment-list button, #segment-list input").count() == 0  # read-only
+    assert page.console_errors == []

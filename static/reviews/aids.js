@@ -64,7 +64,7 @@ window.ReviewAids = (function () {
     text.className = "segment-text";
     text.dir = "auto";
     text.textContent = segment.text || "";
-    return [time, speaker, text];
+    return [time, " ", speaker, " ", text, " "];  // spaces, so it reads as words, not one run
   }
 
   // Read-only list (the checker's page).

@@ -694,6 +694,15 @@
     keepInView();
     await audio.play().catch(() => say("Press Play again to start the audio."));
     playUntil = segment.end_ms / 1000;  // after play(): a plain play clears it
+    stopAtSegmentEnd();
+  }
+
+  // Animation frames may come late on a busy machine: a timer stops the segment on time too.
+  function stopAtSegmentEnd() {
+    if (playUntil === null || audio.paused) return;
+    const left = (playUntil - audio.currentTime) / (audio.playbackRate || 1);
+    if (left <= 0) { playUntil = null; audio.pause(); return; }
+    setTimeout(stopAtSegmentEnd, Math.min(250, Math.max(5, left * 1000)));
   }
 
   function animate() {
