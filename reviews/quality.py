@@ -126,7 +126,7 @@ def gold_pick(*, reviewer, clip: Clip) -> Clip | None:
     """
     if not getattr(clip, "gold_waiting", False) or not gold_drawn(clip.project):
         return None
-    return (Clip.objects.select_related("project", "project__label_schema").defer("peaks", "spectrogram")
+    return (Clip.objects.select_related("project", "project__label_schema").defer("peaks")
             .filter(project_id=clip.project_id, is_gold=True, status=Clip.Status.OPEN, withheld=False)
             .exclude(Exists(_held(reviewer)))
             .order_by("ingested_at", "id")

@@ -201,7 +201,7 @@ def assignment_next(*, reviewer, another: bool = False) -> Assignment | None:
         checked = Review.objects.filter(clip=OuterRef("pk"), checker=reviewer)
         candidates = (
             Clip.objects.select_related("project", "project__label_schema")
-            .defer("peaks", "spectrogram")  # the pictures are not needed to lease; they would make the scan heavy
+            .defer("peaks")  # the waveform is not needed to lease; it would make the scan heavy
             .filter(project__members=reviewer, status=Clip.Status.OPEN, withheld=False,
                     slots_taken__lt=F("project__transcriptions_per_clip"))
             .exclude(Exists(held))
@@ -232,10 +232,6 @@ def assignment_next(*, reviewer, another: bool = False) -> Assignment | None:
             clip=clip, reviewer=reviewer, leased_at=now, lease_expires_at=now + _lease_length(clip.project)
         )
         Assignment.draft.related.set_cached_value(assignment, None)  # a new lease has no draft: no lookup
-        # The page draws both pictures: load the deferred ones in one query, not one each.
-        pictures = sorted(clip.get_deferred_fields() & {"peaks", "spectrogram"})
-        if pictures:
-            clip.refresh_from_db(fields=pictures)
         permissions.clip_access_grant(reviewer, clip)
         audit_record(actor=reviewer, action="assignment.lease", object_type="assignment", object_id=assignment.pk,
                      clip_id=clip.pk)
