@@ -86,7 +86,7 @@ def picture_at(spectrogram, samples: np.ndarray, per_second: int) -> tuple[np.nd
     spectrogram.WINDOW_SECONDS = 1.6 / per_second
     try:
         picture = spectrogram.spectrogram_compute(samples.astype(np.float32), RATE)
-        n_fft = 1 << (int(RATE * spectrogram.WINDOW_SECONDS) - 1).bit_length()
+        n_fft = spectrogram.fft_size(RATE)
         filters = spectrogram._mel_filters(RATE, n_fft).astype(np.float64)
     finally:
         spectrogram.MAX_COLUMNS, spectrogram.MAX_COLUMNS_PER_SECOND, spectrogram.WINDOW_SECONDS = saved
@@ -141,7 +141,7 @@ def main() -> int:
         score("disguised (what the reviewer hears)", text, disguised)
 
         stored = processed.spectrogram
-        n_fft = 1 << (int(RATE * spectrogram.WINDOW_SECONDS) - 1).bit_length()
+        n_fft = spectrogram.fft_size(RATE)
         filters = spectrogram._mel_filters(RATE, n_fft).astype(np.float64)
         own = resample_filters(filters, n_fft)  # the attacker works at its own STFT size
         score("inverted from the stored spectrogram", text,
