@@ -7,7 +7,7 @@ columns (one per 100 ms, each from a 160 ms window) and at most ``MAX_COLUMNS``.
 carries intelligibility: ``tests/bench/spectrogram_inversion.py`` inverts such pictures
 (mel pseudo-inverse, Griffin-Lim) and has pocketsphinx transcribe them; at 40 columns a second
 the speech came back (WER 28 %, against 18 % for the disguised audio itself), at 10 it did not
-(96 %; README, "Reviewers: the workspace"). It is computed from the disguised audio only, which is all ingest ever
+(93-96 %; README, "Reviewers: the workspace"). It is computed from the disguised audio only, which is all ingest ever
 holds, and goes wherever the peaks go (cleared with them when the audio is purged).
 """
 
