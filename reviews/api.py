@@ -307,9 +307,14 @@ class AudioView(ReviewerView):
         return audio_response(clip)
 
 
+# Issue 12: checked against the project's speakers and the clip's length by reviews/segments.py.
+SEGMENTS_FIELD = dict(required=False, default=list, help_text="[{start_ms, end_ms, speaker, text}, ...]")
+
+
 class DraftSerializer(serializers.Serializer):
     text = StrictCharField(allow_blank=True, trim_whitespace=False, max_length=services.MAX_TEXT)
     labels = serializers.JSONField(required=False, default=dict)
+    segments = serializers.JSONField(**SEGMENTS_FIELD)
     version = StrictIntegerField(min_value=0)
 
 
@@ -333,6 +338,7 @@ LISTENED_MS_FIELD = dict(required=False, allow_null=True, default=None, min_valu
 class SubmitSerializer(serializers.Serializer):
     text = StrictCharField(allow_blank=True, trim_whitespace=False, max_length=services.MAX_TEXT)
     labels = serializers.JSONField(required=False, default=dict)
+    segments = serializers.JSONField(**SEGMENTS_FIELD)
     listened_ms = StrictIntegerField(**LISTENED_MS_FIELD)
 
 

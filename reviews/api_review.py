@@ -19,6 +19,7 @@ from .api_serializers import (
     AudioTokenSerializer,
     ClipSerializer,
     LabelSchemaSerializer,
+    SegmentSerializer,
     clip_data,
     errors,
     object_urls,
@@ -38,6 +39,7 @@ class CheckerView(OwnerFirstView):
 class CandidateSerializer(serializers.Serializer):
     text = serializers.CharField(allow_blank=True)
     labels = LABELS_FIELD
+    segments = SegmentSerializer(many=True, required=False)
 
 
 class PairFiguresSerializer(serializers.Serializer):
@@ -113,7 +115,8 @@ class ReviewSerializer(serializers.Serializer):
     def get_transcription(self, item) -> dict | None:
         # Judged blind: the text, never who wrote it.
         transcription = item.transcription
-        return {"text": transcription.text, "labels": transcription.labels} if transcription else None
+        return ({"text": transcription.text, "labels": transcription.labels, "segments": transcription.segments}
+                if transcription else None)
 
     @extend_schema_field(CandidateSerializer(many=True))
     def get_candidates(self, item) -> list:

@@ -92,9 +92,28 @@ class LabelGroupSerializer(serializers.Serializer):
     labels = LabelSerializer(many=True)
 
 
+class SegmentSchemaSerializer(serializers.Serializer):
+    speakers = serializers.ListField(child=serializers.CharField())
+
+
 class LabelSchemaSerializer(serializers.Serializer):
     name = serializers.CharField()
     groups = LabelGroupSerializer(many=True)
+    segments = SegmentSchemaSerializer(allow_null=True, help_text="Segments are asked for when set (issue 12).")
+
+
+class SegmentSerializer(serializers.Serializer):
+    start_ms = serializers.IntegerField(min_value=0)
+    end_ms = serializers.IntegerField(min_value=1)
+    speaker = serializers.CharField()
+    text = serializers.CharField(allow_blank=True)
+
+
+class SpectrogramSerializer(serializers.Serializer):
+    bands = serializers.IntegerField(min_value=1)
+    columns = serializers.IntegerField(min_value=1)
+    data = serializers.CharField(help_text="base64 of bands x columns uint8 log-mel levels, column after column, "
+                                           "lowest band first")
 
 
 class ClipSerializer(serializers.Serializer):
@@ -102,12 +121,14 @@ class ClipSerializer(serializers.Serializer):
     duration_ms = serializers.IntegerField()
     locale = serializers.CharField()
     peaks = StoredList(child=serializers.IntegerField(min_value=0, max_value=100))
+    spectrogram = SpectrogramSerializer(allow_null=True, help_text="Null for clips ingested before issue 12.")
 
 
 def clip_data(clip) -> dict:
     """ClipSerializer's shape, built directly: a nested serializer per payload costs more CPU
     (its fields are deep-copied) than the rest of the answer."""
-    return {"id": str(clip.pk), "duration_ms": clip.duration_ms, "locale": clip.locale, "peaks": clip.peaks}
+    return {"id": str(clip.pk), "duration_ms": clip.duration_ms, "locale": clip.locale, "peaks": clip.peaks,
+            "spectrogram": clip.spectrogram or None}  # issue 12: null for clips ingested before it
 
 
 LABELS_FIELD = serializers.DictField(child=serializers.ListField(child=serializers.CharField()),
@@ -145,6 +166,7 @@ ASSIGNMENT_ROUTES = {"detail": "api-assignment", "audio_token": "api-audio-token
 class DraftStateSerializer(serializers.Serializer):
     text = serializers.CharField(allow_blank=True)
     labels = LABELS_FIELD
+    segments = SegmentSerializer(many=True)
     version = serializers.IntegerField()
 
 
@@ -200,8 +222,8 @@ class AssignmentSerializer(serializers.Serializer):
     def get_draft(self, assignment) -> dict:
         draft = getattr(assignment, "draft", None) if hasattr(assignment, "draft") else None
         if draft is None:
-            return {"text": "", "labels": {}, "version": 0}
-        return {"text": draft.text, "labels": draft.labels, "version": draft.version}
+            return {"text": "", "labels": {}, "segments": [], "version": 0}
+        return {"text": draft.text, "labels": draft.labels, "segments": draft.segments, "version": draft.version}
 
     @extend_schema_field(AsrDraftSerializer)
     def get_asr(self, assignment) -> dict:

@@ -37,6 +37,7 @@ from django.dispatch import receiver
 from pydub import AudioSegment
 
 from . import disguise
+from .spectrogram import spectrogram_check, spectrogram_compute
 
 # Audio codecs we accept at ingest. Anything else (video, images, odd codecs) is
 # refused before decoding.
@@ -62,6 +63,8 @@ class ProcessedAudio:
     data: bytes
     duration_ms: int
     peaks: list[int]
+    spectrogram: dict  # issue 12: see reviews/spectrogram.py; {} when none
+
 
 
 def _run(args: list[str], data: bytes) -> subprocess.CompletedProcess:
@@ -297,6 +300,29 @@ def waveform_peaks(segment: AudioSegment, buckets: int) -> list[int]:
     return [min(100, round(100 * int(level) / full_scale)) for level in loudest]
 
 
+def clip_spectrogram(segment: AudioSegment) -> dict:
+    """The workspace's small log-mel picture of this (disguised) audio."""
+    mono = segment.set_channels(1)
+    full_scale = float(1 << (8 * mono.sample_width - 1))
+    return spectrogram_compute(np.asarray(mono.get_array_of_samples(), dtype=np.float32) / full_scale, mono.frame_rate)
+
+
+# Our MP3s carry no gapless header (no Xing/LAME tag), so a decoder returns libmp3lame's
+# priming samples first: its encoder delay plus the decoder's (576 + 529), measured at 16 kHz.
+MP3_PRIMING_SAMPLES = 1105
+
+
+def clip_spectrogram_from_stored(data: bytes, *, duration_ms: int) -> dict:
+    """Recompute the spectrogram of a clip ingested before it existed, from its stored audio
+    (already disguised: the original is long gone), aligned with the clip's own duration.
+    Used by ``manage.py spectrogram_backfill``."""
+    decoded = audio_decode(data)
+    width = decoded.sample_width * decoded.channels
+    start = MP3_PRIMING_SAMPLES * width
+    end = start + int(duration_ms * decoded.frame_rate / 1000) * width
+    return clip_spectrogram(decoded._spawn(decoded.raw_data[start:end]))
+
+
 def audio_encode(segment: AudioSegment) -> bytes:
     """Encode to constant-bitrate MP3 with no tags, no encoder string, no Xing header.
 
@@ -351,6 +377,7 @@ def _clip_audio_work(data: bytes, chosen: disguise.Preset, rng: random.Random) -
         data=encoded,
         duration_ms=int(math.floor(len(disguised))),
         peaks=waveform_peaks(disguised, settings.WAVEFORM_PEAKS),
+        spectrogram=clip_spectrogram(disguised),
     )
 
 
@@ -370,7 +397,7 @@ def _result_pack(work: Callable[[], ProcessedAudio]) -> bytes:
         return json.dumps({"rejected": exc.code, "detail": exc.detail}).encode() + b"\n"
     except Exception:  # noqa: BLE001 - reported to the parent, which raises it there
         return json.dumps({"failed": traceback.format_exc()}).encode() + b"\n"
-    header = {"duration_ms": result.duration_ms, "peaks": result.peaks}
+    header = {"duration_ms": result.duration_ms, "peaks": result.peaks, "spectrogram": result.spectrogram}
     return json.dumps(header).encode() + b"\n" + result.data
 
 
@@ -387,7 +414,8 @@ def _result_unpack(message: bytes) -> ProcessedAudio:
         raise AudioRejected(str(header["rejected"]), str(header["detail"]))
     if "failed" in header:
         raise AudioWorkFailed(f"Audio processing failed in its child process:\n{header['failed']}")
-    return ProcessedAudio(data=data, duration_ms=int(header["duration_ms"]), peaks=[int(p) for p in header["peaks"]])
+    return ProcessedAudio(data=data, duration_ms=int(header["duration_ms"]), peaks=[int(p) for p in header["peaks"]],
+                          spectrogram=spectrogram_check(header.get("spectrogram")))
 
 
 def _frame_send(sock: socket.socket, message: bytes) -> None:

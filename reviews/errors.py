@@ -48,6 +48,7 @@ ERROR_CODES: dict[str, tuple[int, str]] = {
     "invalid_labels": (400, "Some labels are not valid."),
     "invalid_text": (400, "The transcription must be text."),
     "invalid_version": (400, "A version number is required."),
+    "invalid_segments": (400, "A segment is not valid."),
     "invalid_reason": (400, "Say briefly why."),
     "empty_transcription": (400, "Type what you hear, or choose labels that say why you cannot."),
     "lease_expired": (409, "Your time on this clip ran out; it went back to the queue. "

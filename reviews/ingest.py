@@ -324,6 +324,7 @@ def clip_ingest(*, actor, data: Mapping,
             clip = Clip.objects.create(
                 project=project, subject_key=submission["subject_key"], recorded_on=submission["recorded_on"],
                 locale=submission["locale"], duration_ms=processed.duration_ms, audio=name, peaks=processed.peaks,
+                spectrogram=processed.spectrogram,  # issue 12: from the disguised audio, like the peaks
                 asr_text=submission["asr_text"], asr_confidence=submission["asr_confidence"],
                 is_gold=submission["is_gold"], gold_text=submission["gold_text"],
                 gold_labels=submission["gold_labels"],

@@ -152,9 +152,11 @@ def retention_apply(*, actor=None, now=None) -> dict:
         kept = [clip for clip in due if clip.project.keep_transcripts_after_audio_purge]
         deleted = _clips_delete(dropped) if dropped else {"clips": 0}
         names = [clip.audio.name for clip in kept if clip.audio]
-        # The recognizer's hypothesis is content like the audio (issue 11): it goes with it.
+        # The recognizer's hypothesis is content like the audio (issue 11): it goes with it, and
+        # so do the pictures of the audio (peaks, spectrogram).
         Clip.objects.filter(pk__in=[clip.pk for clip in kept]).update(status=Clip.Status.PURGED, audio="", peaks=[],
-                                                                      asr_text="", asr_confidence=None)
+                                                                      spectrogram={}, asr_text="",
+                                                                      asr_confidence=None)
         transaction.on_commit(lambda: [default_storage.delete(name) for name in names])
         counts = {"unlinked": unlinked, "audio_purged": len(kept), "clips_deleted": deleted["clips"]}
         audit_record(actor=actor, actor_name="system", action="retention.apply", object_type="clip",
@@ -210,13 +212,15 @@ def transcripts_export(*, admin, project, out_dir: Path, include_personal_inform
                 continue
             standing = [t for t in items if t.review_status != "rejected"]
             final = clip_final(clip, standing)
+            if final and final["source"] in ("single", "reviewed"):
+                final["segments"] = standing[0].segments  # issue 12: a checker's edit keeps the segments
             handle.write(json.dumps({
                 "clip": str(clip.pk), "locale": clip.locale, "recorded_on": clip.recorded_on.isoformat(),
                 "duration_ms": clip.duration_ms,
                 # A transcription a checker rejected is not the project's data; "review" says how
                 # the others fared ("" when not sampled for review).
-                "transcriptions": [{"text": t.text, "labels": t.labels, "reviewer": t.reviewer_id,
-                                    "review": t.review_status} for t in standing],
+                "transcriptions": [{"text": t.text, "labels": t.labels, "segments": t.segments,
+                                    "reviewer": t.reviewer_id, "review": t.review_status} for t in standing],
                 # The kept text (single, reviewed, consensus or adjudicated; null while a checker
                 # must still decide) and, with several transcriptions, the agreement figures.
                 "final": final, "agreement": clip.agreement or None,

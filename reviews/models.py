@@ -43,11 +43,39 @@ class SubjectOptOut(models.Model):
     opted_out_at = models.DateTimeField()
 
 
+# Issue 12: segments (start, end, speaker, optional text) when a schema names its speakers.
+SEGMENT_SPEAKERS_MAX = 9
+SEGMENT_SPEAKER_MAX_LENGTH = 50
+
+
+def segment_speakers_validate(text: str) -> None:
+    lines = [line.strip() for line in (text or "").splitlines() if line.strip()]
+    if len(lines) > SEGMENT_SPEAKERS_MAX:
+        raise ValidationError(f"At most {SEGMENT_SPEAKERS_MAX} speakers.")
+    if any(len(line) > SEGMENT_SPEAKER_MAX_LENGTH for line in lines):
+        raise ValidationError(f"Each speaker at most {SEGMENT_SPEAKER_MAX_LENGTH} characters.")
+    if len(set(lines)) != len(lines):
+        raise ValidationError("Each speaker once.")
+
+
 class LabelSchema(models.Model):
     name = models.CharField(max_length=100, unique=True)
+    segment_speakers = models.TextField(
+        blank=True, default="", validators=[segment_speakers_validate],
+        help_text=f"To ask reviewers for segments (start, end, speaker, optional text), the speakers to choose "
+                  f"from, one per line (at most {SEGMENT_SPEAKERS_MAX}, e.g. Agent and Customer). Empty: no segments.")
 
     def __str__(self) -> str:
         return self.name
+
+    def speaker_choices(self) -> list[str]:
+        """The segment speakers, in order, without blanks or repeats; empty when segments are off."""
+        seen: list[str] = []
+        for line in (self.segment_speakers or "").splitlines():
+            line = line.strip()
+            if line and line not in seen:
+                seen.append(line)
+        return seen[:SEGMENT_SPEAKERS_MAX]
 
 
 class LabelGroup(models.Model):
@@ -190,6 +218,9 @@ class Clip(models.Model):
     duration_ms = models.PositiveIntegerField()
     audio = models.FileField(upload_to="clips/", max_length=200)
     peaks = models.JSONField(default=list)
+    # Issue 12: a small log-mel magnitude image of the disguised audio, computed at ingest
+    # ({"bands", "columns", "data": base64 of uint8, column after column}); {} when none.
+    spectrogram = models.JSONField(default=dict, blank=True)
     status = models.CharField(max_length=10, choices=Status.choices, default=Status.OPEN)
     # The subject opted out: the clip is in no queue and cannot be heard until they opt in again.
     withheld = models.BooleanField(default=False)
@@ -274,6 +305,7 @@ class Draft(models.Model):
     assignment = models.OneToOneField(Assignment, on_delete=models.CASCADE, related_name="draft")
     text = models.TextField(blank=True)
     labels = models.JSONField(default=list)
+    segments = models.JSONField(default=list, blank=True)  # issue 12: see reviews/segments.py
     version = models.PositiveIntegerField(default=0)
     updated_at = models.DateTimeField(auto_now=True)
 
@@ -290,6 +322,7 @@ class Revision(models.Model):
     kind = models.CharField(max_length=10, choices=Kind.choices)
     text = models.TextField(blank=True)
     labels = models.JSONField(default=dict)
+    segments = models.JSONField(default=list, blank=True)
     created_at = models.DateTimeField()
 
     class Meta:
@@ -303,6 +336,8 @@ class Transcription(models.Model):
     reviewer = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.PROTECT, related_name="transcriptions")
     text = models.TextField()
     labels = models.JSONField(default=list)
+    # Issue 12: [{start_ms, end_ms, speaker, text}], sorted, validated by reviews/segments.py.
+    segments = models.JSONField(default=list, blank=True)
     submitted_at = models.DateTimeField()
 
     class DraftSource(models.TextChoices):

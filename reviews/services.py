@@ -23,6 +23,7 @@ from .audit import audit_record
 from .errors import InvalidInput, LeaseExpired, NotFoundDenied, StaleVersion
 from .models import Assignment, Clip, Draft, Escalation, Label, LabelGroup, LabelSchema, Review, Revision, Transcription
 from .review import transcription_landed, transcription_review_status
+from .segments import segments_validate
 
 MAX_TEXT = 5000
 MAX_REASON = 500
@@ -39,7 +40,7 @@ def label_schema_describe(schema: LabelSchema) -> dict:
     rows = (LabelGroup.objects.filter(schema=schema)
             .values_list("id", "key", "name", "kind", "required", "labels__key", "labels__name")
             .order_by("position", "id", "labels__position", "labels__id"))
-    return _label_schema_from_rows(schema.name, rows)
+    return _label_schema_from_rows(schema.name, rows, schema.speaker_choices())
 
 
 def label_rows_sql(schema_column: str) -> str:
@@ -57,11 +58,11 @@ def _label_rows_annotation() -> RawSQL:
 
 def label_schema_attach(schema: LabelSchema, rows: list | None) -> dict:
     """Keep the description built from ``label_rows_sql``'s rows on the schema object."""
-    schema._described = _label_schema_from_rows(schema.name, rows or [])
+    schema._described = _label_schema_from_rows(schema.name, rows or [], schema.speaker_choices())
     return schema._described
 
 
-def _label_schema_from_rows(name: str, rows) -> dict:
+def _label_schema_from_rows(schema_name: str, rows, speakers=()) -> dict:
     groups, by_id, number = [], {}, 0
     for group_id, key, name, kind, required, label_key, label_name in rows:
         group = by_id.get(group_id)
@@ -72,14 +73,16 @@ def _label_schema_from_rows(name: str, rows) -> dict:
             number += 1
             group["labels"].append({"key": label_key, "name": label_name,
                                     "shortcut": number if number <= 9 else None})
-    return {"name": name, "groups": groups}
+    # Issue 12: segments are asked for when the schema names speakers (None: not asked).
+    return {"name": schema_name, "groups": groups, "segments": {"speakers": list(speakers)} if speakers else None}
 
 
-def label_schema_create(*, name: str, groups: list[tuple]) -> LabelSchema:
-    """Create a label schema from ``[(key, name, kind, required, [(label_key, label_name), ...]), ...]``.
+def label_schema_create(*, name: str, groups: list[tuple], segment_speakers: list[str] = ()) -> LabelSchema:
+    """Create a label schema from ``[(key, name, kind, required, [(label_key, label_name), ...]), ...]``
+    (and the speakers of its segments, issue 12; none: no segments).
 
     The one builder the demo seed, the tests and the benchmarks share."""
-    schema = LabelSchema.objects.create(name=name)
+    schema = LabelSchema.objects.create(name=name, segment_speakers="\n".join(segment_speakers))
     for position, (key, group_name, kind, required, labels) in enumerate(groups):
         group = LabelGroup.objects.create(schema=schema, key=key, name=group_name, kind=kind, required=required,
                                           position=position)
@@ -224,9 +227,10 @@ def _clip_claim_and_grant(reviewer, clip: Clip) -> bool:
     with connection.cursor() as cursor:
         cursor.execute(
             "WITH claimed AS (UPDATE reviews_clip SET slots_taken = %s WHERE id = %s AND status = %s "  # noqa: S608  # nosec B608
-            "AND NOT withheld AND slots_taken = %s RETURNING id, peaks), "
+            "AND NOT withheld AND slots_taken = %s RETURNING id, peaks, spectrogram), "
             f"granted AS ({grant}) "
-            f"SELECT claimed.peaks, {label_rows_sql('%s')}, (SELECT count(*) FROM granted) FROM claimed",
+            f"SELECT claimed.peaks, {label_rows_sql('%s')}, (SELECT count(*) FROM granted), claimed.spectrogram "
+            "FROM claimed",
             [clip.slots_taken + 1, str(clip.pk), Clip.Status.OPEN, clip.slots_taken, *grant_params, reviewer.pk,
              clip.project.label_schema_id])
         row = cursor.fetchone()
@@ -234,6 +238,7 @@ def _clip_claim_and_grant(reviewer, clip: Clip) -> bool:
         return False
     clip.slots_taken += 1
     clip.peaks = Clip._meta.get_field("peaks").from_db_value(row[0], None, connection)  # jsonb comes as text
+    clip.spectrogram = Clip._meta.get_field("spectrogram").from_db_value(row[3], None, connection)
     label_schema_attach(clip.project.label_schema, row[1])
     return True
 
@@ -277,7 +282,7 @@ def assignment_next(*, reviewer, another: bool = False) -> Assignment | None:
         checked = Review.objects.filter(clip=OuterRef("pk"), checker=reviewer)
         candidates = (
             Clip.objects.select_related("project", "project__label_schema")
-            .defer("peaks")  # the waveform is not needed to lease; it would make the scan heavy
+            .defer("peaks", "spectrogram")  # not needed to lease; they would make the scan heavy
             .filter(project__members=reviewer, status=Clip.Status.OPEN, withheld=False,
                     slots_taken__lt=F("project__transcriptions_per_clip"))
             .exclude(Exists(held))
@@ -513,33 +518,40 @@ def _clean_text(text) -> str:
     return text
 
 
-def draft_save(*, reviewer, assignment_id, text: str, labels, version: int) -> Draft:
+def _segments_clean(described: dict, segments, clip: Clip) -> list[dict]:
+    speakers = (described.get("segments") or {}).get("speakers") or []
+    return segments_validate(segments, speakers=speakers, duration_ms=clip.duration_ms)
+
+
+def draft_save(*, reviewer, assignment_id, text: str, labels, version: int, segments=None) -> Draft:
     """Save a draft if ``version`` is the current one; otherwise refuse with StaleVersion."""
     text = _clean_text(text)
     if not isinstance(version, int) or isinstance(version, bool) or version < 0:
         raise InvalidInput("A version number is required.", code="invalid_version",
                            fields={"version": "A non-negative integer."})
     now = timezone.now()
-    if _postgres():
+    if _postgres() and not segments:  # segments are checked against the clip's length first (ORM path)
         return _draft_save_one_statement(reviewer=reviewer, assignment_id=assignment_id, text=text, labels=labels,
                                          version=version, now=now)
     with transaction.atomic():
         assignment = permissions.assignment_for_reviewer(reviewer, assignment_id, attempted="draft.save",
                                                          for_update=True)
         _require_live(assignment, reviewer=reviewer, attempted="draft.save")
-        clean = labels_validate(label_schema_describe(assignment.clip.project.label_schema), labels, complete=False)
+        described = label_schema_describe(assignment.clip.project.label_schema)
+        clean = labels_validate(described, labels, complete=False)
+        parts = _segments_clean(described, segments, assignment.clip)
         draft, _ = Draft.objects.get_or_create(assignment=assignment)
         updated = Draft.objects.filter(pk=draft.pk, version=version).update(
-            text=text, labels=clean, version=version + 1, updated_at=now
+            text=text, labels=clean, segments=parts, version=version + 1, updated_at=now
         )
         if not updated:
             raise StaleVersion()
         Revision.objects.create(assignment=assignment, version=version + 1, kind=Revision.Kind.DRAFT, text=text,
-                                labels=clean, created_at=now)
+                                labels=clean, segments=parts, created_at=now)
         _lease_extend(assignment, now)
         audit_record(actor=reviewer, action="draft.save", object_type="assignment", object_id=assignment.pk,
                      clip_id=assignment.clip_id, details={"version": version + 1})
-    draft.text, draft.labels, draft.version = text, clean, version + 1
+    draft.text, draft.labels, draft.segments, draft.version = text, clean, parts, version + 1
     return draft
 
 
@@ -555,14 +567,14 @@ def _draft_save_one_statement(*, reviewer, assignment_id, text: str, labels, ver
                 cursor.execute(
                     f"WITH a AS ({touch}), "  # noqa: S608  # nosec B608
                     # A first save (version 0) creates the draft; a later one must find it at its version.
-                    f"d AS (INSERT INTO reviews_draft (assignment_id, text, labels, version, updated_at) "
-                    f"SELECT a.id, %s, %s::jsonb, %s, %s FROM a WHERE %s = 0 OR EXISTS "
+                    f"d AS (INSERT INTO reviews_draft (assignment_id, text, labels, segments, version, updated_at) "
+                    f"SELECT a.id, %s, %s::jsonb, '[]'::jsonb, %s, %s FROM a WHERE %s = 0 OR EXISTS "
                     f"(SELECT 1 FROM reviews_draft x WHERE x.assignment_id = a.id) "
                     f"ON CONFLICT (assignment_id) DO UPDATE SET text = EXCLUDED.text, labels = EXCLUDED.labels, "
-                    f"version = EXCLUDED.version, updated_at = EXCLUDED.updated_at "
+                    f"segments = EXCLUDED.segments, version = EXCLUDED.version, updated_at = EXCLUDED.updated_at "
                     f"WHERE reviews_draft.version = %s RETURNING id), "
-                    f"r AS (INSERT INTO reviews_revision (assignment_id, version, kind, text, labels, created_at) "
-                    f"SELECT a.id, %s, %s, %s, %s::jsonb, %s FROM a, d RETURNING id) "
+                    f"r AS (INSERT INTO reviews_revision (assignment_id, version, kind, text, labels, segments, "
+                    f"created_at) SELECT a.id, %s, %s, %s, %s::jsonb, '[]'::jsonb, %s FROM a, d RETURNING id) "
                     f"SELECT a.id, a.clip_id, a.lease_expires_at, (SELECT id FROM d), (SELECT count(*) FROM r), "
                     f"{label_rows_sql('a.label_schema_id')}, (SELECT name FROM reviews_labelschema "
                     f"WHERE id = a.label_schema_id) FROM a",
@@ -578,12 +590,14 @@ def _draft_save_one_statement(*, reviewer, assignment_id, text: str, labels, ver
             raise StaleVersion()
         audit_record(actor=reviewer, action="draft.save", object_type="assignment", object_id=assignment.pk,
                      clip_id=assignment.clip_id, details={"version": version + 1})
-    draft = Draft(id=row[3], assignment=assignment, text=text, labels=clean, version=version + 1, updated_at=now)
+    draft = Draft(id=row[3], assignment=assignment, text=text, labels=clean, segments=[], version=version + 1,
+                  updated_at=now)
     draft._state.adding, draft._state.db = False, DEFAULT_DB_ALIAS
     return draft
 
 
-def _submission_land(assignment: Assignment, *, reviewer, text: str, clean: dict, per_clip: int, now) -> None:
+def _submission_land(assignment: Assignment, *, reviewer, text: str, clean: dict, parts: list, per_clip: int,
+                     now) -> None:
     """After the transcription row, on PostgreSQL in one statement: the submit revision (after
     the last one, read under the assignment's lock), the assignment ended and its grant gone,
     the clip counted (done when this was the last transcription it asked for: a conditional
@@ -592,8 +606,9 @@ def _submission_land(assignment: Assignment, *, reviewer, text: str, clean: dict
     counted, counted_params = quotas.submission_count_sql(reviewer=reviewer, now=now)
     with connection.cursor() as cursor:
         cursor.execute(
-            "WITH rev AS (INSERT INTO reviews_revision (assignment_id, version, kind, text, labels, created_at) "  # noqa: S608  # nosec B608
-            "SELECT %s, COALESCE(MAX(version), 0) + 1, %s, %s, %s::jsonb, %s FROM reviews_revision "
+            "WITH rev AS (INSERT INTO reviews_revision (assignment_id, version, kind, text, labels, segments, "  # noqa: S608  # nosec B608
+            "created_at) SELECT %s, COALESCE(MAX(version), 0) + 1, %s, %s, %s::jsonb, %s::jsonb, %s "
+            "FROM reviews_revision "
             "WHERE assignment_id = %s RETURNING id), "
             "ended AS (UPDATE reviews_assignment SET status = %s, ended_at = %s WHERE id = %s RETURNING id), "
             f"revoked AS ({revoke}), "
@@ -603,13 +618,13 @@ def _submission_land(assignment: Assignment, *, reviewer, text: str, clean: dict
             f"counted AS ({counted}) "
             "SELECT (SELECT count(*) FROM rev), (SELECT count(*) FROM ended), (SELECT count(*) FROM revoked), "
             "(SELECT count(*) FROM clip), (SELECT count(*) FROM counted)",
-            [str(assignment.pk), Revision.Kind.SUBMIT, text, json.dumps(clean), now, str(assignment.pk),
-             Assignment.Status.SUBMITTED, now, str(assignment.pk), *revoke_params,
+            [str(assignment.pk), Revision.Kind.SUBMIT, text, json.dumps(clean), json.dumps(parts), now,
+             str(assignment.pk), Assignment.Status.SUBMITTED, now, str(assignment.pk), *revoke_params,
              Clip.Status.OPEN, per_clip - 1, Clip.Status.DONE, str(assignment.clip_id), *counted_params])
     assignment.status, assignment.ended_at = Assignment.Status.SUBMITTED, now
 
 
-def transcription_submit(*, reviewer, assignment_id, text: str, labels,
+def transcription_submit(*, reviewer, assignment_id, text: str, labels, segments=None,
                          listened_ms: int | None = None) -> tuple[Transcription, bool]:
     """Record the reviewer's transcription once; a retried submit returns the same one."""
     text = _clean_text(text).strip()
@@ -629,24 +644,28 @@ def transcription_submit(*, reviewer, assignment_id, text: str, labels,
         schema = assignment.clip.project.label_schema
         if postgres:
             label_schema_attach(schema, assignment.label_rows)
-        clean = labels_validate(label_schema_describe(schema), labels, complete=True)
-        if not text and not clean:
+        described = label_schema_describe(schema)
+        clean = labels_validate(described, labels, complete=True)
+        parts = _segments_clean(described, segments, assignment.clip)
+        if not text and not clean and not parts:
             raise InvalidInput("Type what you hear, or choose labels that say why you cannot.",
                                code="empty_transcription", fields={"text": "Required."})
         transcription = Transcription.objects.create(
             assignment=assignment, clip=assignment.clip, reviewer=reviewer, text=text, labels=clean,
-            submitted_at=now,
+            segments=parts, submitted_at=now,
             review_status=transcription_review_status(project=assignment.clip.project, clip=assignment.clip),
             **quality.submission_scores(clip=assignment.clip, text=text, labels=clean),  # issue 11: WER, gold
         )
         per_clip = assignment.clip.project.transcriptions_per_clip
         if postgres:
-            _submission_land(assignment, reviewer=reviewer, text=text, clean=clean, per_clip=per_clip, now=now)
+            _submission_land(assignment, reviewer=reviewer, text=text, clean=clean, parts=parts, per_clip=per_clip,
+                             now=now)
         else:
             last = Revision.objects.filter(assignment=assignment).order_by("-version").values_list("version",
                                                                                                     flat=True)
             Revision.objects.create(assignment=assignment, version=(last.first() or 0) + 1,
-                                    kind=Revision.Kind.SUBMIT, text=text, labels=clean, created_at=now)
+                                    kind=Revision.Kind.SUBMIT, text=text, labels=clean, segments=parts,
+                                    created_at=now)
             _assignment_end(assignment, Assignment.Status.SUBMITTED, now)
             # One conditional UPDATE (the row lock it takes is the one a read-then-write needed):
             # the clip is done when this was the last transcription it asked for.

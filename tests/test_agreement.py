@@ -129,6 +129,7 @@ def test_export_of_a_single_transcription_carries_it_as_final(project, ingest, a
     transcribe(alice, "turn on the lights")
     result = lifecycle.transcripts_export(admin=ada, project=project, out_dir=tmp_path)
     [row] = [json.loads(line) for line in result.data_path.read_text().splitlines()]
-    assert row["final"] == {"text": "turn on the lights", "labels": LABELS, "source": "single"}
+    assert row["final"] == {"text": "turn on the lights", "labels": LABELS, "source": "single",
+                            "segments": []}
     assert row["agreement"] is None
     assert Clip.objects.get().final_source == ""

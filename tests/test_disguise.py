@@ -172,7 +172,7 @@ def test_target_presets_draw_afresh_for_every_clip_and_keep_nothing():
     assert len(drawn) == 2 and drawn[0] != drawn[1]  # one draw per clip, never reused
     assert first.raw_data != second.raw_data
     # What ingest returns (and so what can be stored) has no room for the parameters.
-    assert {f.name for f in dataclasses.fields(audio.ProcessedAudio)} == {"data", "duration_ms", "peaks"}
+    assert {f.name for f in dataclasses.fields(audio.ProcessedAudio)} == {"data", "duration_ms", "peaks", "spectrogram"}
 
 
 @pytest.mark.parametrize("name", TARGET_PRESETS)

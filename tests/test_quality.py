@@ -49,7 +49,7 @@ def test_the_asr_draft_is_offered_and_its_wer_against_the_submitted_text_stored(
     client = session_client(alice)
     payload = client.post("/api/v1/assignments/next/").json()
     assert payload["asr"] == {"text": ASR, "confidence": 0.8}
-    assert payload["draft"] == {"text": "", "labels": {}, "version": 0}  # the page starts from asr.text
+    assert payload["draft"] == {"text": "", "labels": {}, "segments": [], "version": 0}  # the page starts from asr.text
     submit(client, payload, "Turn off the lights.")
     transcription = Transcription.objects.get()
     assert transcription.text == "Turn off the lights."

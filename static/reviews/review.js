@@ -164,6 +164,10 @@
     $("text-label").textContent = adjudicate ? "Final text" : "Text (edit to correct it before accepting)";
     const start = adjudicate ? (current.candidates[0] || {text: "", labels: {}}) : current.transcription;
     $("original").textContent = adjudicate ? "" : (current.transcription.text || "(no text)");
+    // Issue 12: the transcriber's segments, shown as submitted (a checker's edit keeps them).
+    const parts = adjudicate ? [] : (current.transcription.segments || []);
+    $("segments-block").hidden = !parts.length;
+    window.ReviewAids.segmentsShow($("segment-list"), parts);
     $("text").value = start.text;
     renderLabels(current.label_schema, start.labels);
     renderReasons(current.reject_reasons);

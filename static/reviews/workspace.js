@@ -26,6 +26,11 @@
   let zoomIndex = 0;
   let viewStart = 0;       // seconds at the left edge of the zoomed waveform
   let region = null;       // {start, end} seconds of a selected region; playback loops inside it
+  let segments = [];       // issue 12: [{start_ms, end_ms, speaker, text}], sorted, saved with the draft
+  let segmentEditing = null;  // index of the segment in the editor, -1 for a new one, null when closed
+  let playUntil = null;    // seconds where a segment's playback stops
+  let spectrogramShown = false;
+  let spectrogramPicture = null;  // {id, image}: this clip's spectrogram, drawn once per clip and theme
   let version = 0;         // draft version this tab last saw
   let asrText = "";        // the recognizer's hypothesis for this clip ("" when none)
   let saveTimer = null;
@@ -240,7 +245,9 @@
     let focus = null;
     for (const [key, problem] of Object.entries(fields)) {
       const group = groupNamed(key);
-      const what = group ? group.name : key === "text" ? "Transcription" : key;
+      const segment = /^segments(?:\[(\d+)\])?/.exec(key);  // issue 12: "segments[1].end_ms"
+      const what = group ? group.name : key === "text" ? "Transcription"
+        : segment ? (segment[1] === undefined ? "Segments" : "Segment " + (Number(segment[1]) + 1)) : key;
       parts.push(what + ": " + (problem === "Required." ? "required, choose one" : problem));
       focus = focus || (group ? firstInput(key) : key === "text" ? $("text") : null);
     }
@@ -270,7 +277,7 @@
     const current = assignment;
     if (!current || transition) return;
     saving = api("PUT", current.urls.draft,
-      {text: $("text").value, labels: chosenLabels(), version});
+      {text: $("text").value, labels: chosenLabels(), segments: segmentsToSend(current), version});
     const r = await saving;
     saving = null;
     if (current !== assignment) return;
@@ -300,6 +307,8 @@
     $("text").value = version ? r.data.draft.text : (r.data.draft.text || asrText);
     showAsrState();
     renderLabels(r.data.label_schema, r.data.draft.labels || {});
+    segments = (r.data.draft.segments || []).slice();
+    renderSegments();
     $("draft-state").textContent = "Loaded the newer version";
     $("text").focus();
   }
@@ -347,6 +356,7 @@
     if (audio.paused) measured.playPressedAt = performance.now();
     if (!(await ensureAudio())) return;
     if (audio.paused) {
+      playUntil = null;
       if (region && (audio.currentTime < region.start || audio.currentTime >= region.end - 0.02)) {
         audio.currentTime = region.start;
       }
@@ -460,16 +470,198 @@
         ctx.fillRect((i - first) * bar, (height - h) / 2, Math.max(1, bar - 0.5), h);
       }
     }
+    // Issue 12: each segment as a bar along the top, one colour per speaker.
+    const speakers = assignment && assignment.label_schema.segments ? assignment.label_schema.segments.speakers : [];
+    for (const segment of segments) {
+      const left = x(segment.start_ms / 1000), right = x(segment.end_ms / 1000);
+      if (right < 0 || left > width) continue;
+      ctx.fillStyle = speakers.indexOf(segment.speaker) % 2 ? colours.cursor : colours.played;
+      ctx.fillRect(left, 1 + (speakers.indexOf(segment.speaker) % 2) * 5, Math.max(2, right - left - 1), 4);
+    }
     ctx.fillStyle = colours.cursor;
     ctx.fillRect(Math.min(width - 2, Math.max(0, x(now))), 0, 2, height);
+    drawSpectrogram(now, length, visible);
     $("clock").textContent = now.toFixed(1) + " / " + length.toFixed(1) + " s";
     canvas.setAttribute("aria-valuenow", now.toFixed(1));
     canvas.setAttribute("aria-valuetext", now.toFixed(1) + " of " + length.toFixed(1) + " seconds");
     $("play").textContent = audio.paused ? "Play" : "Pause";
   }
 
+  // --- Spectrogram (issue 12): the same view as the waveform, zoom and playhead included ------
+  function drawSpectrogram(now, length, visible) {
+    const spec = $("spectrogram");
+    if (spec.hidden || !assignment || !length) return;
+    if (!spectrogramPicture || spectrogramPicture.id !== assignment.id) {
+      const image = window.ReviewAids.spectrogramImage(assignment.clip.spectrogram,
+                                                      window.ReviewAids.spectrogramColours(spec));
+      spectrogramPicture = {id: assignment.id, image};
+    }
+    const image = spectrogramPicture.image;
+    const ctx = spec.getContext("2d");
+    const width = spec.clientWidth || 800;
+    const height = spec.clientHeight || 96;
+    const ratio = window.devicePixelRatio || 1;
+    if (spec.width !== Math.round(width * ratio) || spec.height !== Math.round(height * ratio)) {
+      spec.width = Math.round(width * ratio);
+      spec.height = Math.round(height * ratio);
+    }
+    ctx.setTransform(ratio, 0, 0, ratio, 0, 0);
+    ctx.clearRect(0, 0, width, height);
+    if (image) {
+      ctx.imageSmoothingEnabled = true;
+      ctx.drawImage(image, (viewStart / length) * image.width, 0, (visible / length) * image.width, image.height,
+                    0, 0, width, height);
+    }
+    const x = (seconds) => ((seconds - viewStart) / visible) * width;
+    if (region) {
+      ctx.fillStyle = colours.region;
+      ctx.fillRect(x(region.start), 0, x(region.end) - x(region.start), height);
+    }
+    ctx.fillStyle = colours.cursor;
+    ctx.fillRect(Math.min(width - 2, Math.max(0, x(now))), 0, 2, height);
+    spec.dataset.drawn = String(Number(spec.dataset.drawn || 0) + 1);  // for the browser test
+  }
+
+  function applySpectrogram() {
+    const available = !!(assignment && assignment.clip.spectrogram);
+    $("spectrogram-toggle").hidden = !available;  // clips ingested before issue 12 have none
+    $("spectrogram").hidden = !(available && spectrogramShown);
+    $("spectrogram-toggle").setAttribute("aria-pressed", String(spectrogramShown));
+    draw();
+  }
+
+  function toggleSpectrogram() {
+    if (!assignment || !assignment.clip.spectrogram) return;
+    spectrogramShown = !spectrogramShown;
+    prefSet("spectrogram", spectrogramShown ? "1" : "0");
+    applySpectrogram();
+    say(spectrogramShown ? "Spectrogram shown." : "Spectrogram hidden.");
+  }
+
+  // --- Segments (issue 12): from the selected part, a speaker, optional text -------------------
+  const segmentsAsked = (current) => !!(current && current.label_schema.segments);
+  const segmentsToSend = (current) => (segmentsAsked(current) ? segments : undefined);
+
+  function renderSegments() {
+    const asked = segmentsAsked(assignment);
+    $("segments").hidden = !asked;
+    const list = $("segment-list");
+    list.replaceChildren();
+    if (!asked) return;
+    segments.forEach((segment, index) => {
+      const item = document.createElement("li");
+      const button = (label, action) => {
+        const b = document.createElement("button");
+        b.type = "button";
+        b.className = "link-button";
+        const hidden = document.createElement("span");
+        hidden.className = "visually-hidden";
+        hidden.textContent = " segment " + (index + 1);
+        b.append(label, hidden);
+        b.dataset.action = label.toLowerCase();
+        b.addEventListener("click", action);
+        return b;
+      };
+      const actions = document.createElement("span");
+      actions.className = "segment-actions";
+      actions.append(button("Play", () => playSegment(index)), button("Edit", () => openSegmentEditor(index)),
+                     button("Delete", () => deleteSegment(index)));
+      item.append(...window.ReviewAids.segmentContent(segment), actions);
+      list.append(item);
+    });
+  }
+
+  function openSegmentEditor(index) {
+    if (!live() || !segmentsAsked(assignment)) return;
+    const speakers = assignment.label_schema.segments.speakers;
+    const select = $("segment-speaker");
+    select.replaceChildren(...speakers.map((name) => new Option(name, name)));
+    const editing = index >= 0 ? segments[index] : null;
+    const now = audio.currentTime || 0;
+    const start = editing ? editing.start_ms / 1000 : region ? region.start : now;
+    const end = editing ? editing.end_ms / 1000 : region ? region.end : Math.min(total(), now + 1);
+    $("segment-start").value = start.toFixed(2);
+    $("segment-end").value = end.toFixed(2);
+    $("segment-start").max = $("segment-end").max = total().toFixed(2);
+    // A new segment takes the speaker after the last one's (turns alternate more often than not).
+    const last = segments.length ? speakers.indexOf(segments[segments.length - 1].speaker) : -1;
+    select.value = editing ? editing.speaker : speakers[(last + 1) % speakers.length];
+    $("segment-text").value = editing ? editing.text : "";
+    $("segment-error").textContent = "";
+    $("segment-editor-title").textContent = editing ? "Edit segment " + (index + 1) : "New segment";
+    $("segment-editor").hidden = false;
+    segmentEditing = index;
+    select.focus();
+  }
+
+  function closeSegmentEditor(focusTarget) {
+    if (segmentEditing === null) return;
+    segmentEditing = null;
+    $("segment-editor").hidden = true;
+    if (focusTarget) focusTarget.focus();
+  }
+
+  function saveSegment() {
+    if (segmentEditing === null || !live()) return;
+    const start = Math.round(Number($("segment-start").value) * 1000);
+    const limit = assignment.clip.duration_ms;
+    let end = Math.round(Number($("segment-end").value) * 1000);
+    if (end > limit && end - limit < 10) end = limit;  // the field shows hundredths: its end is the clip's end
+    const problem = !$("segment-start").value || !$("segment-end").value || isNaN(start) || isNaN(end)
+      ? "Give a start and an end in seconds." : start < 0 ? "The start cannot be before 0."
+      : end > limit ? "The end is past the clip's end (" + (limit / 1000).toFixed(2) + " s)."
+      : end <= start ? "The end must come after the start." : "";
+    if (problem) { $("segment-error").textContent = problem; return; }
+    const segment = {start_ms: start, end_ms: end, speaker: $("segment-speaker").value,
+                     text: $("segment-text").value.trim()};
+    if (segmentEditing >= 0) segments[segmentEditing] = segment; else segments.push(segment);
+    segments.sort((a, b) => a.start_ms - b.start_ms || a.end_ms - b.end_ms);
+    const index = segments.indexOf(segment);
+    segmentEditing = null;
+    $("segment-editor").hidden = true;
+    renderSegments();
+    scheduleSave();
+    draw();
+    say("Segment " + (index + 1) + " saved: " + segment.speaker + ", " + window.ReviewAids.segmentTime(segment) + ".");
+    $("segment-list").children[index].querySelector("button").focus();
+  }
+
+  function deleteSegment(index) {
+    if (!live()) return;
+    segments.splice(index, 1);
+    closeSegmentEditor();
+    renderSegments();
+    scheduleSave();
+    draw();
+    say("Segment " + (index + 1) + " deleted.");
+    const items = $("segment-list").children;
+    const next = items[Math.min(index, items.length - 1)];
+    (next ? next.querySelector('button[data-action="delete"]') : $("segment-new")).focus();
+  }
+
+  async function playSegment(index) {
+    const segment = segments[index];
+    if (!segment || !live() || !(await ensureAudio())) return;
+    region = null;
+    $("clear-region").hidden = true;
+    audio.currentTime = segment.start_ms / 1000;
+    keepInView();
+    await audio.play().catch(() => say("Press Play again to start the audio."));
+    playUntil = segment.end_ms / 1000;  // after play(): a plain play clears it
+    stopAtSegmentEnd();
+  }
+
+  // Animation frames may come late on a busy machine: a timer stops the segment on time too.
+  function stopAtSegmentEnd() {
+    if (playUntil === null || audio.paused) return;
+    const left = (playUntil - audio.currentTime) / (audio.playbackRate || 1);
+    if (left <= 0) { playUntil = null; audio.pause(); return; }
+    setTimeout(stopAtSegmentEnd, Math.min(250, Math.max(5, left * 1000)));
+  }
+
   function animate() {
     listenTick();
+    if (playUntil !== null && audio.currentTime >= playUntil) { playUntil = null; audio.pause(); }
     if (region && !audio.paused && audio.currentTime >= region.end) audio.currentTime = region.start;
     if (zoomIndex > 0 && !audio.paused) keepInView();
     draw();
@@ -499,6 +691,12 @@
     $("text").value = version ? data.draft.text : (data.draft.text || asrText);
     showAsrState();
     renderLabels(data.label_schema, data.draft.labels || {});
+    segments = (data.draft.segments || []).slice();
+    segmentEditing = null;
+    $("segment-editor").hidden = true;
+    renderSegments();
+    playUntil = null;
+    applySpectrogram();
     showGuidelines(data.guidelines_html);
     canvas.setAttribute("aria-valuemax", (data.clip.duration_ms / 1000).toFixed(1));
     showError("");
@@ -575,7 +773,7 @@
     try {
       await audioSettled();
       const r = await api("POST", current.urls.submit,
-        {text: $("text").value, labels, listened_ms: listenedMs});
+        {text: $("text").value, labels, segments: segmentsToSend(current), listened_ms: listenedMs});
       if (r.ok) {
         sessionStorage.removeItem("listened:" + current.id);
         say("Submitted.");
@@ -692,6 +890,7 @@
   function onKey(event) {
     if (document.querySelector("dialog[open]")) return;  // dialogs keep their own keys
     const target = event.target;
+    if (target.closest && target.closest("#segment-editor")) return;  // the editor keeps its own keys
     const typing = target.matches && target.matches("textarea, input[type=text], input:not([type])");
     const key = event.key.toLowerCase();
     if (transition) {
@@ -726,7 +925,8 @@
     }
     const action = {" ": togglePlay, k: togglePlay, j: () => seekBy(-3), l: () => seekBy(3), "[": () => setSpeed(-1),
       "]": () => setSpeed(1), "=": () => setZoom(1), "+": () => setZoom(1), "-": () => setZoom(-1),
-      s: skip, f: flag, t: () => $("text").focus(), g: toggleGuidelines, "?": openHelp}[key];
+      s: skip, f: flag, t: () => $("text").focus(), g: toggleGuidelines, "?": openHelp, v: toggleSpectrogram,
+      n: () => openSegmentEditor(-1)}[key];
     if (action) { event.preventDefault(); action(); return; }
     if (/^[1-9]$/.test(event.key)) { event.preventDefault(); toggleLabel(event.key); }
   }
@@ -767,6 +967,20 @@
     event.preventDefault();
     event.stopPropagation();
     closeGuidelines();
+  });
+  $("spectrogram-toggle").addEventListener("click", toggleSpectrogram);
+  $("segment-new").addEventListener("click", () => openSegmentEditor(-1));
+  $("segment-save").addEventListener("click", saveSegment);
+  $("segment-cancel").addEventListener("click", () => closeSegmentEditor($("segment-new")));
+  // In the segment editor Enter saves and Esc cancels; other keys are the fields' own.
+  $("segment-editor").addEventListener("keydown", (event) => {
+    if (event.isComposing || document.querySelector("dialog[open]")) return;
+    if (event.key === "Escape") { event.preventDefault(); closeSegmentEditor($("segment-new")); return; }
+    if (event.key === "Enter" && !event.shiftKey && event.target.tagName !== "BUTTON") {
+      event.preventDefault();
+      if (event.ctrlKey || event.metaKey) return;  // no submit from a half-made segment
+      saveSegment();
+    }
   });
   $("play").addEventListener("click", togglePlay);
   $("back").addEventListener("click", () => seekBy(-3));
@@ -830,7 +1044,11 @@
     if (region) { audio.currentTime = region.start; audio.play(); return; }
     draw();
   });
-  matchMedia("(prefers-color-scheme: dark)").addEventListener("change", () => { colours = null; draw(); });
+  matchMedia("(prefers-color-scheme: dark)").addEventListener("change", () => {
+    colours = null;
+    spectrogramPicture = null;
+    draw();
+  });
   window.addEventListener("resize", draw);
   window.addEventListener("beforeunload", () => { listenTick(); listenKeep(); if (saveTimer) saveDraft(); });
 
@@ -838,6 +1056,7 @@
   if (savedSpeed >= 0) speedIndex = savedSpeed;
   const savedZoom = ZOOMS.indexOf(Number(pref("zoom", "1")));
   if (savedZoom >= 0) zoomIndex = savedZoom;
+  spectrogramShown = pref("spectrogram", "0") === "1";
   applySpeed();
   next();
 })();

@@ -1,5 +1,5 @@
 """Ingest speed: clips per second and real-time factor of the de-identification path
-(``reviews.audio.clip_audio_process``: probe, decode + disguise, normalize, encode, peaks),
+(``reviews.audio.clip_audio_process``: probe, decode + disguise, normalize, encode, peaks, spectrogram),
 per core, and of the whole ``ingest.clip_ingest`` (plus storage, database and audit).
 
     .venv/bin/python tests/bench/ingest_speed.py                 # 20 s per measurement
@@ -135,6 +135,7 @@ def stages(files, preset: str | None, repeat: int = 10) -> None:
             segment = timed("loudness_normalize (pydub)", lambda: audio.loudness_normalize(segment))
             timed("MP3 encode (audio_encode, PyAV libmp3lame)", lambda: audio.audio_encode(segment))
             timed("waveform_peaks (numpy)", lambda: audio.waveform_peaks(segment, 800))
+            timed("spectrogram (numpy, issue 12)", lambda: audio.clip_spectrogram(segment))
             audio_seconds += length
     before = cpu_seconds()
     for _ in range(repeat):

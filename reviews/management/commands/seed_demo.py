@@ -44,6 +44,10 @@ DEMO_SCHEMA = [
     ]),
 ]
 
+# Issue 12: the demo asks for segments, so the workspace shows them (a request to the assistant
+# often has someone else talking in the room).
+DEMO_SEGMENT_SPEAKERS = ["User", "Someone else"]
+
 
 class Command(BaseCommand):
     help = "Create the demo project, users (alice, bob, sam, ada, cleo), the ingest token and demo clips."
@@ -101,4 +105,5 @@ class Command(BaseCommand):
 
     def _schema(self) -> LabelSchema:
         schema = LabelSchema.objects.filter(name="Assistant requests").first()
-        return schema or label_schema_create(name="Assistant requests", groups=DEMO_SCHEMA)
+        return schema or label_schema_create(name="Assistant requests", groups=DEMO_SCHEMA,
+                                             segment_speakers=DEMO_SEGMENT_SPEAKERS)
