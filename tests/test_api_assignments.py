@@ -29,6 +29,7 @@ def test_alice_leases_listens_submits_and_gets_the_next_clip(project, ingest, al
     first = lease(client)
     assert first["clip"]["duration_ms"] > 1000 and len(first["clip"]["peaks"]) == 800
     assert [g["key"] for g in first["label_schema"]["groups"]] == ["issues", "speaker"]
+    assert first["label_schema"]["name"] == project.label_schema.name  # the schema's, not its last group's
 
     audio = play(client, first)
     assert audio.status_code == 200 and audio["Content-Type"] == "audio/mpeg" and len(audio.content) > 1000
