@@ -1,5 +1,6 @@
 from django.contrib import admin
 from django.urls import include, path
+from django.views.i18n import JavaScriptCatalog, set_language
 from drf_spectacular.views import SpectacularAPIView
 
 from reviews import api, api_review, console_urls, views
@@ -49,6 +50,9 @@ urlpatterns = [
     path("accounts/logout/", views.LogoutView.as_view(), name="logout"),
     path("accounts/mfa/", views.mfa_verify, name="mfa"),
     path("admin/", admin.site.urls),
+    # Issue 12: the language switch (POST with CSRF, kept in a cookie) and the scripts' catalogue.
+    path("i18n/setlang/", set_language, name="set_language"),
+    path("jsi18n/", JavaScriptCatalog.as_view(packages=["reviews"]), name="javascript-catalog"),
     path("console/", include(console_urls.urlpatterns)),
     path("api/v1/", include(console_urls.api_urlpatterns)),
     *api_v1,

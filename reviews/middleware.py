@@ -107,7 +107,9 @@ class MFARequiredMiddleware:
     """Whoever needs a second factor gets nothing else until they give it: pages
     redirect to the two-factor page, the API answers 403 ``mfa_required``."""
 
-    EXEMPT = ("/accounts/mfa/", "/accounts/logout/", "/accounts/login/", "/static/", "/api/v1/auth/")
+    # The language switch and the scripts' catalogue serve the second-factor page too.
+    EXEMPT = ("/accounts/mfa/", "/accounts/logout/", "/accounts/login/", "/static/", "/api/v1/auth/", "/i18n/",
+              "/jsi18n/")
 
     def __init__(self, get_response):
         self.get_response = get_response
