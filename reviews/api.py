@@ -9,6 +9,7 @@ from django.db import DatabaseError, InterfaceError, OperationalError, transacti
 from django.http import Http404, HttpResponse
 from django.middleware.csrf import get_token
 from django.utils.decorators import method_decorator
+from django.utils.translation import gettext
 from rest_framework import exceptions, parsers, serializers, status
 from rest_framework.response import Response
 from rest_framework.views import APIView
@@ -345,8 +346,8 @@ class FlagView(ReviewerView):
                                         reason=serializer.validated_data["reason"])
         return Response({
             "escalation": escalation.pk,
-            "detail": "Thank you for flagging this. The clip has been taken out of every queue and a supervisor "
-                      "will look at it. If it stayed with you, take a break before the next one.",
+            "detail": gettext("Thank you for flagging this. The clip has been taken out of every queue and a "
+                              "supervisor will look at it. If it stayed with you, take a break before the next one."),
         }, status=status.HTTP_201_CREATED)
 
 

@@ -19,14 +19,14 @@
 
   async function play() {
     button.disabled = true;
-    say("Loading the clip…");
+    say(gettext("Loading the clip…"));
     try {
       const tokenResponse = await fetch(root.dataset.tokenUrl, {
         method: "POST", credentials: "same-origin", cache: "no-store",
         headers: {"X-CSRFToken": root.dataset.csrf, "Accept": "application/json"},
       });
       if (tokenResponse.status !== 201) {
-        say(await detailOf(tokenResponse, "This clip cannot be played now."));
+        say(await detailOf(tokenResponse, gettext("This clip cannot be played now.")));
         return;
       }
       const token = (await tokenResponse.json()).token;
@@ -34,18 +34,18 @@
         credentials: "same-origin", cache: "no-store", headers: {"X-Audio-Token": token},
       });
       if (!audioResponse.ok) {
-        say(await detailOf(audioResponse, "This clip cannot be played now."));
+        say(await detailOf(audioResponse, gettext("This clip cannot be played now.")));
         return;
       }
       const blob = await audioResponse.blob();
       if (blobUrl) URL.revokeObjectURL(blobUrl);
       blobUrl = URL.createObjectURL(blob);
       audio.src = blobUrl;
-      await audio.play().catch(() => say("Press play on the player to start the audio."));
+      await audio.play().catch(() => say(gettext("Press play on the player to start the audio.")));
       window.__console.plays += 1;
-      say("Playing. This play is recorded in the audit trail.");
+      say(gettext("Playing. This play is recorded in the audit trail."));
     } catch (err) {
-      say("The server could not be reached. Check your connection.");
+      say(gettext("The server could not be reached. Check your connection."));
     } finally {
       button.disabled = false;
     }
@@ -57,7 +57,7 @@
     audio.removeAttribute("src");
     audio.load();
     if (blobUrl) { URL.revokeObjectURL(blobUrl); blobUrl = null; }
-    say("Finished.");
+    say(gettext("Finished."));
   });
   audio.addEventListener("contextmenu", (event) => event.preventDefault());
 })();

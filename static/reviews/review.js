@@ -19,7 +19,7 @@
       response = await fetch(url, {method, headers, credentials: "same-origin", cache: "no-store",
                                    body: body === undefined ? undefined : JSON.stringify(body)});
     } catch (err) {
-      return {status: 0, ok: false, data: {detail: "The server could not be reached. Check your connection."}};
+      return {status: 0, ok: false, data: {detail: gettext("The server could not be reached. Check your connection.")}};
     }
     let data = null;
     if (response.status !== 204 && (response.headers.get("Content-Type") || "").includes("json")) {
@@ -38,7 +38,7 @@
   function setLease(iso) {
     if (!iso) return;
     const at = new Date(iso);
-    $("lease").textContent = "Held until " + at.toLocaleTimeString([], {hour: "2-digit", minute: "2-digit"});
+    $("lease").textContent = interpolate(gettext("Held until %s"), [at.toLocaleTimeString([], {hour: "2-digit", minute: "2-digit"})]);
   }
 
   function renderLabels(schema, chosen) {
@@ -48,7 +48,7 @@
       const fieldset = document.createElement("fieldset");
       fieldset.dataset.group = group.key;
       const legend = document.createElement("legend");
-      legend.textContent = group.name + (group.required ? " (required)" : "");
+      legend.textContent = group.required ? interpolate(gettext("%s (required)"), [group.name]) : group.name;
       fieldset.append(legend);
       for (const label of group.labels) {
         const input = document.createElement("input");
@@ -89,7 +89,7 @@
       input.value = reason;
       const label = document.createElement("label");
       label.htmlFor = input.id;
-      label.textContent = reason;
+      label.textContent = index === presets.length ? gettext("Other") : reason;  // the value stays "Other"
       const row = document.createElement("div");
       row.className = "choice block";
       row.append(input, label);
@@ -104,10 +104,10 @@
       const entry = document.createElement("li");
       const text = document.createElement("span");
       text.dir = "auto";
-      text.textContent = candidate.text || "(no text)";
+      text.textContent = candidate.text || gettext("(no text)");
       const use = document.createElement("button");
       use.type = "button";
-      use.textContent = "Use transcription " + (index + 1);
+      use.textContent = interpolate(gettext("Use transcription %s"), [index + 1]);
       use.addEventListener("click", () => {
         $("text").value = candidate.text;
         renderLabels(current.label_schema, candidate.labels);
@@ -118,8 +118,9 @@
     });
     const figures = current.agreement;
     $("agreement-figures").textContent = figures
-      ? "Agreement " + Math.round(figures.score * 100) + " % (mean WER " + figures.wer + ", CER " + figures.cer +
-        "), below the project's " + Math.round(figures.threshold * 100) + " %."
+      ? interpolate(gettext("Agreement %(score)s (mean WER %(wer)s, CER %(cer)s), below the project's %(threshold)s."),
+        {score: Math.round(figures.score * 100) + " %", wer: figures.wer, cer: figures.cer,
+         threshold: Math.round(figures.threshold * 100) + " %"}, true)
       : "";
   }
 
@@ -135,17 +136,17 @@
   // and the blob lives exactly as long as the lease on this page.
   async function fetchAudio(current) {
     const t = await api("POST", current.audio_token_url);
-    if (t.status !== 201) return {message: detail(t, "This clip can no longer be played.")};
+    if (t.status !== 201) return {message: detail(t, gettext("This clip can no longer be played."))};
     setLease(t.data.lease_expires_at);
     let response;
     try {
       response = await fetch(current.audio_url, {credentials: "same-origin", cache: "no-store",
                                                   headers: {"X-Audio-Token": t.data.token}});
     } catch (err) {
-      return {message: "The audio could not be loaded. Check your connection."};
+      return {message: gettext("The audio could not be loaded. Check your connection.")};
     }
     if (!response.ok) {
-      let message = "This clip can no longer be played.";
+      let message = gettext("This clip can no longer be played.");
       try { message = (await response.json()).detail || message; } catch (err) { /* not JSON */ }
       return {message};
     }
@@ -159,7 +160,7 @@
       if (loaded !== entry) return null;
       if (result.blob) {
         entry.url = URL.createObjectURL(result.blob);
-        if (item === current) say("Clip ready. Listen, then decide.");
+        if (item === current) say(gettext("Clip ready. Listen, then decide."));
       } else {
         say(result.message);
       }
@@ -178,21 +179,22 @@
       audio.src = url;
       audio.dataset.for = current.id;
     }
-    if (audio.paused) await audio.play().catch(() => say("Press Play again to start the audio."));
+    if (audio.paused) await audio.play().catch(() => say(gettext("Press Play again to start the audio.")));
     else audio.pause();
   }
 
   function tick() {
     const total = item ? item.clip.duration_ms / 1000 : 0;
-    $("clock").textContent = (audio.currentTime || 0).toFixed(1) + " / " + total.toFixed(1) + " s";
-    $("play").textContent = audio.paused ? "Play" : "Pause";
+    $("clock").textContent = interpolate(gettext("%(now)s / %(length)s s"),
+      {now: (audio.currentTime || 0).toFixed(1), length: total.toFixed(1)}, true);
+    $("play").textContent = audio.paused ? gettext("Play") : gettext("Pause");
   }
 
   function present(current) {
     item = current;
     forgetAudio();
     const adjudicate = current.kind === "adjudicate";
-    $("task-title").textContent = adjudicate ? "Decide the final text" : "Check this transcription";
+    $("task-title").textContent = adjudicate ? gettext("Decide the final text") : gettext("Check this transcription");
     $("candidates").hidden = !adjudicate;
     $("original-block").hidden = adjudicate;
     // .actions is a flex row in app.css, which would override the hidden attribute.
@@ -200,9 +202,9 @@
     $("adjudicate-actions").style.display = adjudicate ? "" : "none";
     $("reject-box").hidden = true;
     $("form-error").textContent = "";
-    $("text-label").textContent = adjudicate ? "Final text" : "Text (edit to correct it before accepting)";
+    $("text-label").textContent = adjudicate ? gettext("Final text") : gettext("Text (edit to correct it before accepting)");
     const start = adjudicate ? (current.candidates[0] || {text: "", labels: {}}) : current.transcription;
-    $("original").textContent = adjudicate ? "" : (current.transcription.text || "(no text)");
+    $("original").textContent = adjudicate ? "" : (current.transcription.text || gettext("(no text)"));
     $("text").value = start.text;
     renderLabels(current.label_schema, start.labels);
     renderReasons(current.reject_reasons);
@@ -210,16 +212,16 @@
     setLease(current.lease_expires_at);
     show("task");
     tick();
-    say("Loading the clip…");
+    say(gettext("Loading the clip…"));
     audioFor(current);  // fetch now, while the checker reads the text
     $("play").focus();
   }
 
   async function next() {
-    say("Loading the next review…");
+    say(gettext("Loading the next review…"));
     const r = await api("POST", root.dataset.nextUrl);
-    if (r.status === 204) { item = null; forgetAudio(); show("empty"); say("Nothing to review."); return; }
-    if (r.status !== 201) { say(detail(r, "Could not get a review.")); return; }
+    if (r.status === 204) { item = null; forgetAudio(); show("empty"); say(gettext("Nothing to review.")); return; }
+    if (r.status !== 201) { say(detail(r, gettext("Could not get a review."))); return; }
     present(r.data);
   }
 
@@ -228,14 +230,14 @@
     const r = await api("POST", "/api/v1/reviews/" + item.id + "/" + path + "/", body);
     if (!r.ok) {
       const fields = (r.data && r.data.fields) ? " " + Object.values(r.data.fields).join(" ") : "";
-      $("form-error").textContent = detail(r, "That did not work.") + fields;
+      $("form-error").textContent = detail(r, gettext("That did not work.")) + fields;
       return;
     }
     item = null;
     forgetAudio();
     $("done-detail").textContent = message(r.data);
     show("done");
-    say("Saved.");
+    say(gettext("Saved."));
     $("done").querySelector(".next-button").focus();
   }
 
@@ -245,8 +247,8 @@
   audio.addEventListener("play", tick);
   audio.addEventListener("pause", tick);
   $("accept").addEventListener("click", () => decide("accept", {text: $("text").value, labels: chosenLabels()},
-    (data) => data.status === "edited" ? "Accepted with your corrections; the transcriber sees the changes."
-                                       : "Accepted as submitted."));
+    (data) => data.status === "edited" ? gettext("Accepted with your corrections; the transcriber sees the changes.")
+                                       : gettext("Accepted as submitted.")));
   $("reject-open").addEventListener("click", () => {
     $("reject-box").hidden = false;
     const first = $("reject-choices").querySelector("input");
@@ -255,12 +257,12 @@
   $("reject-cancel").addEventListener("click", () => { $("reject-box").hidden = true; });
   $("reject").addEventListener("click", () => {
     const chosen = $("reject-choices").querySelector("input:checked");
-    if (!chosen) { $("form-error").textContent = "Choose a reason."; return; }
+    if (!chosen) { $("form-error").textContent = gettext("Choose a reason."); return; }
     decide("reject", {reason: chosen.value, detail: $("reject-detail").value},
-           () => "Sent back. The clip goes to a different transcriber, and yours reads your feedback.");
+           () => gettext("Sent back. The clip goes to a different transcriber, and yours reads your feedback."));
   });
   $("adjudicate").addEventListener("click", () => decide("adjudicate", {text: $("text").value, labels: chosenLabels()},
-    () => "The clip's final text is saved."));
+    () => gettext("The clip's final text is saved.")));
   for (const button of document.querySelectorAll(".next-button")) button.addEventListener("click", next);
   $("task").addEventListener("submit", (event) => event.preventDefault());
   next();
