@@ -253,3 +253,11 @@ def test_arabic_plurals_in_python_take_all_six_forms(alice):
                           "Too many failed sign-ins. Try again in %(count)d minutes.", n) % {"count": n}
                  for n in (0, 1, 2, 3, 11, 100)]
     assert len(set(forms)) == 6 and forms[1].endswith("دقيقة.") and forms[2].endswith("دقيقتين.")
+
+
+def test_a_signed_out_404_offers_no_switch_and_opens_no_session(client, alice, db):
+    stray = client.get("/nowhere/")
+    assert stray.status_code == 404 and settings.SESSION_COOKIE_NAME not in stray.cookies
+    assert 'name="language"' not in stray.content.decode()
+    client.force_login(alice)
+    assert 'name="language"' in client.get("/nowhere/").content.decode()
