@@ -261,3 +261,45 @@ def test_a_signed_out_404_offers_no_switch_and_opens_no_session(client, alice, d
     assert 'name="language"' not in stray.content.decode()
     client.force_login(alice)
     assert 'name="language"' in client.get("/nowhere/").content.decode()
+
+
+def test_every_console_page_renders_in_arabic(project, ingest, alice, sam, settings):
+    """Each console page, with an escalation and an anomaly to show, in Arabic: the
+    translations' placeholders and plural forms all fit their templates."""
+    from reviews import services
+    from reviews.audit import audit_denied
+
+    settings.ANOMALY_WORK_START_HOUR, settings.ANOMALY_WORK_END_HOUR = 0, 0  # no off-hours noise
+    ingest(1)
+    assignment = services.assignment_next(reviewer=alice)
+    escalation = services.clip_flag(reviewer=alice, assignment_id=assignment.pk, reason="a person in distress")
+    for _ in range(3):
+        audit_denied(actor=alice, attempted="api", object_type="assignment", reason="not_yours")
+    client = session_client(sam)
+    client.cookies[settings.LANGUAGE_COOKIE_NAME] = "ar"
+    pages = {}
+    for path in ("/console/", "/console/audit/?reviewer=alice", "/console/audit/?since=nonsense",
+                 f"/console/clips/{assignment.clip_id}/", "/console/reviewers/alice/", "/console/anomalies/",
+                 "/console/escalations/", f"/console/escalations/{escalation.pk}/", "/console/quality/",
+                 "/console/quality/?view=day", "/console/quality/?days=0"):
+        response = client.get(path)
+        pages[path] = response.content.decode()
+        assert response.status_code in (200, 400), path
+        assert '<html lang="ar" dir="rtl">' in pages[path], path
+    assert "رُفض طلب alice 3 مرات في" in pages["/console/anomalies/"]  # Arabic's form for 3-10
+    assert ">3 أحداث</a>" in pages["/console/anomalies/"]
+    assert "مفتوح" in pages[f"/console/escalations/{escalation.pk}/"]  # the status word, translated
+    assert "بعض حقول البحث غير صالحة." in pages["/console/audit/?since=nonsense"]
+    assert "عدد أيام من 1 إلى" in pages["/console/quality/?days=0"]
+
+
+def test_the_checker_and_feedback_pages_render_in_arabic(alice, db):
+    from reviews import permissions
+    from tests.helpers import make_user
+
+    checker = make_user("carol", permissions.CHECKER)
+    for user, path, heading in ((checker, "/review/", "دقّق هذا التفريغ"), (alice, "/workspace/feedback/", "ملاحظاتي")):
+        client = session_client(user)
+        client.cookies[settings.LANGUAGE_COOKIE_NAME] = "ar"
+        page = client.get(path).content.decode()
+        assert '<html lang="ar" dir="rtl">' in page and heading in page, path
