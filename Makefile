@@ -48,6 +48,14 @@ test: system-test-deps $(VENV)/.test-deps
 	tests/tools/with_postgres.sh $(PY) -m pytest $(PYTEST_ARGS); rc=$$?; \
 	if [ $$rc -eq 5 ]; then echo "No tests ran: failing." >&2; exit 1; fi; exit $$rc
 
+# The inner loop: no browser, no audio DSP, no many-thread races (markers in pytest.ini,
+# applied in tests/conftest.py); each demo speech file is processed once per run.
+.PHONY: test-fast
+test-fast: system-test-deps $(VENV)/.test-deps
+	TEST_FAST_AUDIO=1 tests/tools/with_postgres.sh $(PY) -m pytest -q -p no:cacheprovider \
+	  -m "not browser and not dsp and not slow" $(PYTEST_ARGS); rc=$$?; \
+	if [ $$rc -eq 5 ]; then echo "No tests ran: failing." >&2; exit 1; fi; exit $$rc
+
 # Schemathesis against /api/v1/schema/ on a live gunicorn (see tests/tools/contract.py).
 .PHONY: contract
 contract: system-test-deps $(VENV)/.test-deps

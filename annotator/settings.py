@@ -167,9 +167,9 @@ AUTH_PASSWORD_VALIDATORS = [
     {"NAME": "django.contrib.auth.password_validation.NumericPasswordValidator"},
 ]
 
-LOGIN_URL = "/accounts/login/"
-LOGIN_REDIRECT_URL = "/"
-LOGOUT_REDIRECT_URL = "/accounts/login/"
+LOGIN_URL = "login"  # route names (reviews/urls.py), resolved by Django
+LOGIN_REDIRECT_URL = "home"
+LOGOUT_REDIRECT_URL = "login"
 
 LANGUAGE_CODE = "en"
 TIME_ZONE = env("TIME_ZONE", "UTC")
@@ -274,7 +274,7 @@ SPECTACULAR_SETTINGS = {
     "SERVE_INCLUDE_SCHEMA": False,
     "COMPONENT_SPLIT_REQUEST": True,
     "SCHEMA_PATH_PREFIX": "/api/v1",
-    # Each operation names the one way in that works for it (reviews/schema.py).
+    # Each operation names the one way in that works for it (the extend_schema on each view).
     "APPEND_COMPONENTS": {"securitySchemes": {
         "cookieAuth": {"type": "apiKey", "in": "cookie", "name": "sessionid",
                        "description": "Browser session from /accounts/login/ or POST /api/v1/auth/login/; "

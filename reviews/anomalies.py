@@ -12,11 +12,12 @@ from datetime import date, datetime, time, timedelta
 from django.conf import settings
 from django.contrib.auth import get_user_model
 from django.db import connection, transaction
-from django.db.models import Count, OuterRef, Q, QuerySet, Subquery
+from django.db.models import Count, Exists, OuterRef, Q, QuerySet, Subquery
 from django.utils import timezone
 from django.utils.translation import gettext, gettext_lazy, ngettext
 
 from .audit import audit_record
+from .errors import InvalidInput
 from .models import AuditEvent, Clip
 from .quotas import Limits, limits_for, limits_for_many
 from .supervision import ALLOWED, ANOMALY_EVENT_IDS, console_time_zone, day_bounds
@@ -32,7 +33,7 @@ ANOMALY_KINDS = {
 }
 
 
-@dataclass(frozen=True)
+@dataclass(slots=True)  # not frozen: a busy week builds thousands, and frozen __init__ is 3x slower
 class Anomaly:
     kind: str
     summary: str
@@ -75,9 +76,13 @@ def _repeated_fetches(window: QuerySet) -> list[Anomaly]:
     # At least two fetches, the floor of every threshold: cheap to group, then each reviewer's own limit.
     # count(*), not count(id): every column read is in audit_fetch_idx (migration 0016), so a week of
     # fetches is an index-only scan instead of reading the week's whole heap.
-    groups = list(fetches.values("actor_id", "actor_name", "clip_id").annotate(count=Count("*"))
-                  .filter(count__gt=2).order_by("-count"))
+    # Grouped by (actor id, clip) only, the names taken from the accounts: hashing the name too made
+    # the grouping of a week's ~145,000 fetches (10 million events) a fifth slower.
+    groups = list(fetches.values("actor_id", "clip_id").annotate(count=Count("*"))
+                  .filter(count__gt=2).order_by("-count", "actor_id", "clip_id"))
     people = get_user_model().objects.in_bulk({g["actor_id"] for g in groups})
+    for g in groups:
+        g["actor_name"] = people[g["actor_id"]].get_username()
     # Everyone's limits in two queries, not one per group (a busy week has thousands) nor per person
     # (200 people were 300 ms of building the same query).
     quota = limits_for_many(people.values())
@@ -129,30 +134,23 @@ def _long_listening(window: QuerySet) -> list[Anomaly]:
     return found
 
 
-def _play_after_lease(window: QuerySet, *, since: datetime) -> list[Anomaly]:
-    # A play starts with a token request, so a refused token counts like a refused play.
-    attempts = list(window.filter(action="access.denied", details__reason__in=["lease_ended", "withdrawn"],
-                                  details__attempted__in=["audio.play", "audio.token"])
-                    .order_by("id").values_list("id", "at", "object_id", "actor_id", "actor_name", "clip_id"))
+def _play_after_lease(window: QuerySet) -> list[Anomaly]:
     # A key pressed just after the reviewer's own submit, skip or flag reached the ended lease
-    # (an older page, or a race): that is fast work, not a play after the lease.
+    # (an older page, or a race): that is fast work, not a play after the lease. Each attempt asks
+    # the database for such an ending in the ``race`` seconds before it: through audit_clip_idx
+    # (clip_id, at) that is a probe of a few index entries per attempt, where reading every ending
+    # of the attempted clips since the window's start read ~14,000 heap pages at 10 million events.
+    # (object_id has no index; every refused play names its clip.)
     race = timedelta(seconds=settings.ANOMALY_KEY_RACE_SECONDS)
-    ended = {}
-    # Only an ending at most ``race`` before an attempt in the window can excuse it: the time bound
-    # keeps the index scan to the window's end of each clip's history.
-    endings = AuditEvent.objects.filter(action__in=["transcription.submit", "assignment.skip", "clip.flag"],
-                                        outcome=ALLOWED, object_id__in={a[2] for a in attempts if a[2]},
-                                        at__gte=since - race)
-    # object_id has no index: alone it makes PostgreSQL read the whole trail (seconds at 10 million
-    # events). Every refused play names its clip, and the clip index finds the endings directly.
-    if all(a[5] for a in attempts if a[2]):
-        endings = endings.filter(clip_id__in={a[5] for a in attempts if a[5]})
-    for object_id, at in endings.values_list("object_id", "at"):
-        ended[object_id] = min(at, ended.get(object_id, at))
+    ending = AuditEvent.objects.filter(action__in=["transcription.submit", "assignment.skip", "clip.flag"],
+                                       outcome=ALLOWED, clip_id=OuterRef("clip_id"), object_id=OuterRef("object_id"),
+                                       at__gte=OuterRef("at") - race, at__lte=OuterRef("at"))
+    # A play starts with a token request, so a refused token counts like a refused play.
+    attempts = (window.filter(action="access.denied", details__reason__in=["lease_ended", "withdrawn"],
+                              details__attempted__in=["audio.play", "audio.token"])
+                .exclude(Exists(ending)).order_by("id").values_list("id", "actor_id", "actor_name", "clip_id"))
     groups: dict[tuple, list[int]] = defaultdict(list)
-    for event_id, at, object_id, *key in attempts:
-        if object_id in ended and ended[object_id] <= at <= ended[object_id] + race:
-            continue
+    for event_id, *key in attempts:
         groups[tuple(key)].append(event_id)
     return [
         Anomaly(kind="play_after_lease", actor_name=_who(actor_name), actor_id=actor_id, clip_id=clip_id,
@@ -167,21 +165,20 @@ def _play_after_lease(window: QuerySet, *, since: datetime) -> list[Anomaly]:
     ]
 
 
-def _by_day(events: QuerySet | list[QuerySet], *keys: str) -> list[tuple[tuple, date, list[int]]]:
-    """Group events (of one query, or of several) by ``keys`` and console day in one pass;
-    busiest groups first within a day.
+def _by_day(events: QuerySet, *keys: str) -> list[tuple[tuple, date, list[int]]]:
+    """Group events by ``keys`` and console day in one pass; busiest groups first within a day.
 
     One query for all groups (not one per group): a week of a busy trail can hold
     hundreds of groups.
     """
     zone = console_time_zone()
     groups: dict[tuple, list[int]] = defaultdict(list)
-    for part in events if isinstance(events, list) else [events]:
-        for event_id, at, *values in part.order_by("id").values_list("id", "at", *keys).iterator(chunk_size=5000):
-            groups[(tuple(values), at.astimezone(zone).date())].append(event_id)
-    if isinstance(events, list):
-        for event_ids in groups.values():
-            event_ids.sort()
+    for event_id, at, *values in events.order_by("id").values_list("id", "at", *keys).iterator(chunk_size=5000):
+        groups[(tuple(values), at.astimezone(zone).date())].append(event_id)
+    return _busiest_first(groups)
+
+
+def _busiest_first(groups: dict[tuple, list[int]]) -> list[tuple[tuple, date, list[int]]]:
     ordered = sorted(groups.items(), key=lambda item: (item[0][1], len(item[1])), reverse=True)
     return [(values, day, event_ids) for (values, day), event_ids in ordered]
 
@@ -244,8 +241,9 @@ def _quick_skips(window: QuerySet) -> list[Anomaly]:
     # leases was 16 queries of 1,000 clips and most of this rule's time at 10 million events.
     lease = (AuditEvent.objects.filter(action="assignment.lease", outcome=ALLOWED, clip_id=OuterRef("clip_id"),
                                        object_id=OuterRef("object_id"),
-                                       at__gt=OuterRef("at") - timedelta(seconds=seconds))
-             .order_by("at", "id").values("id")[:1])
+                                       at__gt=OuterRef("at") - timedelta(seconds=seconds), at__lte=OuterRef("at"))
+             # One lease per assignment: ordering by the index's own "at" only spares a sort per skip.
+             .order_by("at").values("id")[:1])
     quick_ones = (window.filter(action="assignment.skip", outcome=ALLOWED, actor_id__isnull=False,
                                 clip_id__isnull=False)
                   .annotate(lease_id=Subquery(lease)).filter(lease_id__isnull=False)
@@ -267,8 +265,9 @@ def _quick_skips(window: QuerySet) -> list[Anomaly]:
     return found
 
 
-def _outside_hours(*, since: datetime, until: datetime) -> list[Q]:
-    """The time ranges outside working hours, day by day, as index-friendly ranges on ``at``.
+def _outside_hours(*, since: datetime, until: datetime) -> list[tuple[date, Q]]:
+    """The time ranges outside working hours, day by day, as index-friendly ranges on ``at``,
+    each with the console day it lies in.
 
     (Extracting the hour of every event would read the whole window. So would one query ORing
     the ranges: PostgreSQL scans the whole window and filters, ~1 s at 10 million events; one
@@ -282,9 +281,10 @@ def _outside_hours(*, since: datetime, until: datetime) -> list[Q]:
     while day <= last:
         first, next_day = day_bounds(day)
         if start <= end:
-            ranges += [Q(at__gte=first, at__lt=at_hour(day, start)), Q(at__gte=at_hour(day, end), at__lt=next_day)]
+            ranges += [(day, Q(at__gte=first, at__lt=at_hour(day, start))),
+                       (day, Q(at__gte=at_hour(day, end), at__lt=next_day))]
         else:  # a night shift: the day's gap is between its end and its start
-            ranges.append(Q(at__gte=at_hour(day, end), at__lt=at_hour(day, start)))
+            ranges.append((day, Q(at__gte=at_hour(day, end), at__lt=at_hour(day, start))))
         day += timedelta(days=1)
     return ranges
 
@@ -293,7 +293,15 @@ def _off_hours(window: QuerySet, *, since: datetime, until: datetime) -> list[An
     start, end = settings.ANOMALY_WORK_START_HOUR, settings.ANOMALY_WORK_END_HOUR
     # People only: the lease sweep and ingest services work around the clock by design.
     people = window.filter(actor_id__isnull=False).exclude(role__in=["service", "anonymous"])
-    events = [people.filter(hours) for hours in _outside_hours(since=since, until=until)]
+    # Each range lies in one console day: the day comes with the range, not from converting every
+    # event's time (at 10 million events a week's off-hours work is ~15,000 events).
+    groups: dict[tuple, list[int]] = defaultdict(list)
+    for day, hours in _outside_hours(since=since, until=until):
+        for event_id, *values in people.filter(hours).values_list("id", "actor_id", "actor_name").iterator(
+                chunk_size=5000):
+            groups[(tuple(values), day)].append(event_id)
+    for event_ids in groups.values():
+        event_ids.sort()
     return [
         Anomaly(kind="off_hours", actor_name=actor_name, actor_id=actor_id, day=day, count=len(event_ids),
                 summary=ngettext("%(name)s was active outside %(start)02d:00-%(end)02d:00 on %(day)s (%(count)d "
@@ -302,37 +310,103 @@ def _off_hours(window: QuerySet, *, since: datetime, until: datetime) -> list[An
                                  "events).", len(event_ids))
                 % {"name": actor_name, "start": start, "end": end, "day": day, "count": len(event_ids)},
                 event_ids=tuple(event_ids[:ANOMALY_EVENT_IDS]))
-        for (actor_id, actor_name), day, event_ids in _by_day(events, "actor_id", "actor_name")
+        for (actor_id, actor_name), day, event_ids in _busiest_first(groups)
     ]
 
 
-def anomalies_find(*, now: datetime | None = None, window_days: int | None = None) -> list[Anomaly]:
-    """Find what looks odd in the last ANOMALY_WINDOW_DAYS days of the trail."""
+def anomalies_find(*, now: datetime | None = None, window_days: int | None = None,
+                   kinds: tuple[str, ...] | None = None) -> list[Anomaly]:
+    """Find what looks odd in the last ANOMALY_WINDOW_DAYS days of the trail (of ``kinds`` only,
+    when given)."""
     now = now or timezone.now()
     window_days = window_days or settings.ANOMALY_WINDOW_DAYS
     since = now - timedelta(days=window_days)
     window = AuditEvent.objects.filter(at__gte=since, at__lte=now)
+    rules = {
+        "repeated_fetches": lambda: _repeated_fetches(window),
+        "long_listening": lambda: _long_listening(window),
+        "play_after_lease": lambda: _play_after_lease(window),
+        "denied_attempts": lambda: _denied_attempts(window),
+        "failed_logins": lambda: _failed_logins(window),
+        "quick_skips": lambda: _quick_skips(window),
+        "off_hours": lambda: _off_hours(window, since=since, until=now),
+    }
+    found = []
     with transaction.atomic():
-        _jit_off()
-        return (_repeated_fetches(window) + _long_listening(window) + _play_after_lease(window, since=since)
-                + _denied_attempts(window) + _failed_logins(window) + _quick_skips(window)
-                + _off_hours(window, since=since, until=now))
+        _session_tune()
+        for kind, rule in rules.items():
+            if kinds is None or kind in kinds:
+                found += rule()
+    return found
 
 
-def _jit_off() -> None:
-    # PostgreSQL JIT-compiles a plan whose *estimated* cost is high, and it estimates the correlated
-    # lease lookup of the quick skips far above what it costs: at 10 million events, 185 ms of
-    # compiling for a query that runs in 170. For this transaction only.
+def _session_tune() -> None:
+    """For the anomalies' transaction only (SET LOCAL), on PostgreSQL.
+
+    JIT off: PostgreSQL JIT-compiles a plan whose *estimated* cost is high, and it estimates the
+    correlated lease lookup of the quick skips far above what it costs (at 10 million events, 185 ms
+    of compiling for a query that runs in 170). work_mem 32 MB: the repeated-fetch grouping of a
+    week (~150,000 fetches at 10 million events) spilled its hash aggregate to disk at the default
+    4 MB; 32 MB is taken once, by one supervisor's page, not per reviewer request.
+    """
     if connection.vendor == "postgresql":
         with connection.cursor() as cursor:
             cursor.execute("SET LOCAL jit = off")
+            cursor.execute("SET LOCAL work_mem = '32MB'")
 
 
-def anomalies_review(*, supervisor, now: datetime | None = None) -> list[Anomaly]:
-    """Find the anomalies for a supervisor; the look is audited."""
-    found = anomalies_find(now=now)
-    audit_record(actor=supervisor, action="console.anomalies", object_type="audit", details={"found": len(found)})
-    return found
+ANOMALIES_SHOWN = 10  # of each kind on the overview (70 rows at most); the rest a click away
+ANOMALY_PAGE_SIZE = 100  # of one kind per page
+
+
+@dataclass(frozen=True)
+class AnomalyKind:
+    kind: str
+    title: str
+    count: int
+    shown: list[Anomaly]  # the first ANOMALIES_SHOWN (overview) or one page (one kind)
+
+
+@dataclass(frozen=True)
+class AnomaliesView:
+    sections: list[AnomalyKind]
+    kind: str | None  # one kind, or None for the overview of all
+    page: int
+    next_page: int | None
+    found: int  # anomalies of the kinds looked at
+
+
+def anomalies_view(*, supervisor, kind: str | None = None, page: str | None = None,
+                   now: datetime | None = None) -> AnomaliesView:
+    """The anomalies page for a supervisor; the look is audited.
+
+    Without ``kind``: every kind's count and its first ANOMALIES_SHOWN anomalies (a busy week at 10
+    million events holds thousands, and rendering them all took seconds). With ``kind``: that
+    kind's anomalies only (only its rule runs), ANOMALY_PAGE_SIZE per page. Anomalies are computed
+    on each visit, so a page number is a position in the current list, not a stored result.
+    """
+    errors = {}
+    if kind and kind not in ANOMALY_KINDS:
+        errors["kind"] = "One of " + ", ".join(ANOMALY_KINDS) + "."
+    if page and not (page.isdigit() and 1 <= int(page) <= 10_000):
+        errors["page"] = "A page number from 1."
+    if errors:
+        raise InvalidInput("This anomalies link is not valid.", code="invalid_filters", fields=errors)
+    number = int(page) if page and kind else 1
+    found = anomalies_find(now=now, kinds=(kind,) if kind else None)
+    sections = []
+    for name, title in ANOMALY_KINDS.items():
+        if kind and name != kind:
+            continue
+        items = [a for a in found if a.kind == name]
+        start = (number - 1) * ANOMALY_PAGE_SIZE if kind else 0
+        shown = items[start:start + (ANOMALY_PAGE_SIZE if kind else ANOMALIES_SHOWN)]
+        sections.append(AnomalyKind(kind=name, title=title, count=len(items), shown=shown))
+    more = bool(kind) and number * ANOMALY_PAGE_SIZE < len(found)
+    audit_record(actor=supervisor, action="console.anomalies", object_type="audit",
+                 details={"found": len(found), **({"kind": kind, "page": number} if kind else {})})
+    return AnomaliesView(sections=sections, kind=kind or None, page=number, next_page=number + 1 if more else None,
+                         found=len(found))
 
 
 # --- Chain status ----------------------------------------------------------------------

@@ -10,14 +10,36 @@ from django.http import Http404, HttpResponse
 from django.middleware.csrf import get_token
 from django.utils.decorators import method_decorator
 from django.utils.translation import gettext
+from drf_spectacular.utils import extend_schema, extend_schema_view
 from rest_framework import exceptions, parsers, serializers, status
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
 from . import ingest, lifecycle, mfa, permissions, services
+from .api_serializers import (
+    AUDIO,
+    AUDIO_TOKEN_HEADER,
+    COMMON,
+    SESSION,
+    TOKEN,
+    AccessReportSerializer,
+    AssignmentSerializer,
+    AudioTokenSerializer,
+    DraftSavedSerializer,
+    ErasedSerializer,
+    FlaggedSerializer,
+    IngestedSerializer,
+    NotSampledSerializer,
+    OptInSerializer,
+    OptOutSerializer,
+    ProgressSerializer,
+    SignedInSerializer,
+    SkippedSerializer,
+    SubmittedSerializer,
+    errors,
+)
 from .audit import actor_role, audit_denied
-from .errors import AudioGone, DomainError, json_error
-from .guidelines import guidelines_render
+from .errors import AudioGone, DomainError, NotFoundDenied, json_error
 from .ingest import IngestSerializer
 from .permissions import IsIngestService, IsReviewer
 from .views import locked_out
@@ -115,16 +137,36 @@ class StrictBooleanField(serializers.BooleanField):
         return data
 
 
-class ReviewerView(APIView):
-    permission_classes = [IsReviewer]
+class OwnerFirstView(APIView):
+    """Base of the views on one object of the caller's (``owner_kwarg`` in the URL).
+
+    Ownership is established once, by the service's own lookup of the object. A request
+    refused before that lookup (invalid input, "method not allowed", a refused token) checks
+    it first, so someone else's object answers 404 whatever is sent."""
+
+    owner_kwarg = ""
+    owner_check = None  # permissions.assignment_owned or review_owned: raises the hiding 404
+    _admitted = False  # authenticated, permitted and not throttled: initial() went through
 
     def initial(self, request, *args, **kwargs):
         super().initial(request, *args, **kwargs)
-        # Ownership before anything else: someone else's assignment answers 404 for every
-        # method, before input validation or "method not allowed" could answer otherwise.
-        if "assignment_id" in kwargs:
-            permissions.assignment_owned(request.user, kwargs["assignment_id"],
-                                         attempted=getattr(self, "audit_action", "api"))
+        self._admitted = True
+
+    def handle_exception(self, exc):
+        if (self._admitted and self.owner_kwarg in self.kwargs and not isinstance(exc, NotFoundDenied)
+                and isinstance(exc, (exceptions.APIException, DomainError))):
+            try:
+                type(self).owner_check(self.request.user, self.kwargs[self.owner_kwarg],
+                                       attempted=getattr(self, "audit_action", "api"))
+            except NotFoundDenied as denied:
+                exc = denied
+        return super().handle_exception(exc)
+
+
+class ReviewerView(OwnerFirstView):
+    permission_classes = [IsReviewer]
+    owner_kwarg = "assignment_id"
+    owner_check = staticmethod(permissions.assignment_owned)
 
 
 class LoginSerializer(serializers.Serializer):
@@ -140,6 +182,8 @@ class LoginView(APIView):
     permission_classes = []
     audit_action = "auth.login"
 
+    @extend_schema(summary="Sign in (session cookie); supervisors and admins add otp_token", request=LoginSerializer,
+                   responses={200: SignedInSerializer, **errors(400, 401, 413, 415, 429, 503)}, auth=[])
     @method_decorator(transaction.atomic)
     def post(self, request):
         serializer = LoginSerializer(data=request.data)
@@ -155,14 +199,16 @@ class LoginView(APIView):
             request._request.session.flush()  # this session only; the user's others stay
             return json_error("mfa_invalid")
         # Scripts send this back as X-CSRFToken on unsafe methods, like the pages do.
-        return Response({"username": user.get_username(), "role": actor_role(user),
-                         "csrf_token": get_token(request._request)})
+        return Response(SignedInSerializer({"username": user.get_username(), "role": actor_role(user),
+                                            "csrf_token": get_token(request._request)}).data)
 
 
 class LogoutView(APIView):
     permission_classes = []
     audit_action = "auth.logout"
 
+    @extend_schema(summary="Sign out everywhere", request=None, responses={204: None, **errors(413, 415, 503)},
+                   auth=[])
     @method_decorator(transaction.atomic)
     def post(self, request):
         logout(request._request)
@@ -175,15 +221,19 @@ class ClipIngestView(APIView):
     audit_action = "clip.ingest"
     serializer_class = IngestSerializer  # the request shape; ingest.clip_ingest validates with it
 
+    @extend_schema(summary="Ingest one clip (service token)", request={"multipart/form-data": IngestSerializer},
+                   responses={201: IngestedSerializer, 200: NotSampledSerializer, **errors(400, 422, *COMMON)},
+                   auth=TOKEN)
     def post(self, request):
         # Refuse an oversized upload before reading it: uploads stay in memory only.
         if _content_length(request) > settings.INGEST_MAX_BYTES + 64 * 1024:
             raise DomainError("The file is too large.", code="file_too_large", status=413)
         clip = ingest.clip_ingest(actor=request.user, data=request.data)
         if clip is None:
-            return Response({"sampled": False, "detail": "Not selected for review; nothing was stored."},
+            return Response(NotSampledSerializer({"sampled": False,
+                                                  "detail": "Not selected for review; nothing was stored."}).data,
                             status=status.HTTP_200_OK)
-        return Response({"id": str(clip.pk), "duration_ms": clip.duration_ms}, status=status.HTTP_201_CREATED)
+        return Response(IngestedSerializer(clip).data, status=status.HTTP_201_CREATED)
 
 
 def _content_length(request) -> int:
@@ -194,29 +244,6 @@ def _content_length(request) -> int:
         return 0
 
 
-def assignment_payload(assignment, progress: dict | None = None) -> dict:
-    clip = assignment.clip
-    draft = getattr(assignment, "draft", None) if hasattr(assignment, "draft") else None
-    return {
-        "id": str(assignment.pk),
-        "status": assignment.status,
-        "clip": {"id": str(clip.pk), "duration_ms": clip.duration_ms, "locale": clip.locale, "peaks": clip.peaks},
-        "label_schema": services.label_schema_describe(clip.project.label_schema),
-        "lease_expires_at": assignment.lease_expires_at.isoformat(),
-        "audio_token_url": f"/api/v1/assignments/{assignment.pk}/audio-token/",
-        "audio_url": f"/api/v1/assignments/{assignment.pk}/audio/",
-        "draft": {"text": draft.text, "labels": draft.labels, "version": draft.version} if draft else
-        {"text": "", "labels": {}, "version": 0},
-        # Issue 11: the recognizer's hypothesis, the page's starting text when there is no
-        # draft yet. Always this shape (empty text when none), gold clip or not.
-        "asr": {"text": clip.asr_text, "confidence": clip.asr_confidence},
-        "skip_reasons": clip.project.skip_reason_choices(),
-        # Issue 12: the project's guidelines, already sanitized HTML (empty string when none).
-        "guidelines_html": guidelines_render(text=clip.project.guidelines),
-        "progress": progress,
-    }
-
-
 class NextSerializer(serializers.Serializer):
     another = StrictBooleanField(required=False, default=False)
 
@@ -224,6 +251,8 @@ class NextSerializer(serializers.Serializer):
 class AssignmentNextView(ReviewerView):
     audit_action = "assignment.lease"
 
+    @extend_schema(summary="Lease the next clip, or get the live lease again", request=NextSerializer,
+                   responses={201: AssignmentSerializer, 204: None, **errors(400, 429, *COMMON)}, auth=SESSION)
     def post(self, request):
         serializer = NextSerializer(data=request.data)
         serializer.is_valid(raise_exception=True)
@@ -231,32 +260,38 @@ class AssignmentNextView(ReviewerView):
         if assignment is None:
             return Response(status=status.HTTP_204_NO_CONTENT)
         progress = services.reviewer_progress(reviewer=request.user)
-        return Response(assignment_payload(assignment, progress), status=status.HTTP_201_CREATED)
+        return Response(AssignmentSerializer(assignment, context={"progress": progress}).data,
+                        status=status.HTTP_201_CREATED)
 
 
 class ProgressView(ReviewerView):
     audit_action = "progress.view"
 
+    @extend_schema(summary="Today's progress against my quota", responses={200: ProgressSerializer, **errors(*COMMON)},
+                   auth=SESSION)
     def get(self, request):
-        return Response(services.reviewer_progress(reviewer=request.user))
+        return Response(ProgressSerializer(services.reviewer_progress(reviewer=request.user)).data)
 
 
 class AssignmentDetailView(ReviewerView):
     audit_action = "assignment.view"
 
+    @extend_schema(summary="One of my assignments", responses={200: AssignmentSerializer, **errors(*COMMON)},
+                   auth=SESSION)
     def get(self, request, assignment_id):
         assignment = services.assignment_get(reviewer=request.user, assignment_id=assignment_id)
-        return Response(assignment_payload(assignment))
+        return Response(AssignmentSerializer(assignment).data)
 
 
 class AudioTokenView(ReviewerView):
     audit_action = "audio.token"
 
+    @extend_schema(summary="A fresh one-play audio token", request=None,
+                   responses={201: AudioTokenSerializer, **errors(409, 429, *COMMON)}, auth=SESSION)
     def post(self, request, assignment_id):
         grant = services.audio_token_issue(reviewer=request.user, assignment_id=assignment_id,
                                            session_key=request.session.session_key)
-        return Response({"token": grant.token, "expires_in": services.settings.AUDIO_TOKEN_MAX_AGE,
-                         "lease_expires_at": grant.lease_expires_at.isoformat()}, status=status.HTTP_201_CREATED)
+        return Response(AudioTokenSerializer(grant).data, status=status.HTTP_201_CREATED)
 
 
 class AudioView(ReviewerView):
@@ -264,6 +299,8 @@ class AudioView(ReviewerView):
 
     audit_action = "audio.play"
 
+    @extend_schema(summary="The clip's audio", parameters=[AUDIO_TOKEN_HEADER],
+                   responses={200: AUDIO, **errors(410, 429, *COMMON)}, auth=SESSION)
     def get(self, request, assignment_id):
         clip = services.audio_open(reviewer=request.user, assignment_id=assignment_id,
                                    token=request.headers.get("X-Audio-Token", ""),
@@ -280,12 +317,13 @@ class DraftSerializer(serializers.Serializer):
 class DraftView(ReviewerView):
     audit_action = "draft.save"
 
+    @extend_schema(summary="Autosave a draft (optimistic version)", request=DraftSerializer,
+                   responses={200: DraftSavedSerializer, **errors(400, 409, *COMMON)}, auth=SESSION)
     def put(self, request, assignment_id):
         serializer = DraftSerializer(data=request.data)
         serializer.is_valid(raise_exception=True)
         draft = services.draft_save(reviewer=request.user, assignment_id=assignment_id, **serializer.validated_data)
-        return Response({"text": draft.text, "labels": draft.labels, "version": draft.version,
-                         "lease_expires_at": draft.assignment.lease_expires_at.isoformat()})
+        return Response(DraftSavedSerializer(draft).data)
 
 
 # Listening time the page reports (milliseconds of the clip heard, replays included): the
@@ -302,6 +340,9 @@ class SubmitSerializer(serializers.Serializer):
 class SubmitView(ReviewerView):
     audit_action = "transcription.submit"
 
+    @extend_schema(summary="Submit (idempotent)", request=SubmitSerializer,
+                   responses={201: SubmittedSerializer, 200: SubmittedSerializer, **errors(400, 409, *COMMON)},
+                   auth=SESSION)
     def post(self, request, assignment_id):
         serializer = SubmitSerializer(data=request.data)
         serializer.is_valid(raise_exception=True)
@@ -309,8 +350,7 @@ class SubmitView(ReviewerView):
             reviewer=request.user, assignment_id=assignment_id, **serializer.validated_data
         )
         return Response(
-            {"id": transcription.pk, "assignment": str(transcription.assignment_id),
-             "submitted_at": transcription.submitted_at.isoformat()},
+            SubmittedSerializer(transcription).data,
             status=status.HTTP_201_CREATED if created else status.HTTP_200_OK,
         )
 
@@ -328,27 +368,31 @@ class SkipSerializer(ReasonSerializer):
 class SkipView(ReviewerView):
     audit_action = "assignment.skip"
 
+    @extend_schema(summary="Skip with a reason", request=SkipSerializer,
+                   responses={200: SkippedSerializer, **errors(400, 409, *COMMON)}, auth=SESSION)
     def post(self, request, assignment_id):
         serializer = SkipSerializer(data=request.data)
         serializer.is_valid(raise_exception=True)
         assignment = services.assignment_skip(reviewer=request.user, assignment_id=assignment_id,
                                               **serializer.validated_data)
-        return Response({"id": str(assignment.pk), "status": assignment.status})
+        return Response(SkippedSerializer(assignment).data)
 
 
 class FlagView(ReviewerView):
     audit_action = "clip.flag"
 
+    @extend_schema(summary="Flag as distressing", request=ReasonSerializer,
+                   responses={201: FlaggedSerializer, **errors(400, 409, *COMMON)}, auth=SESSION)
     def post(self, request, assignment_id):
         serializer = ReasonSerializer(data=request.data)
         serializer.is_valid(raise_exception=True)
         escalation = services.clip_flag(reviewer=request.user, assignment_id=assignment_id,
                                         reason=serializer.validated_data["reason"])
-        return Response({
+        return Response(FlaggedSerializer({
             "escalation": escalation.pk,
             "detail": gettext("Thank you for flagging this. The clip has been taken out of every queue and a "
                               "supervisor will look at it. If it stayed with you, take a break before the next one."),
-        }, status=status.HTTP_201_CREATED)
+        }).data, status=status.HTTP_201_CREATED)
 
 
 class SubjectSerializer(serializers.Serializer):
@@ -361,6 +405,7 @@ class SubjectView(APIView):
 
     permission_classes = [IsIngestService]
     operation = None
+    shape = None  # the output serializer
 
     def post(self, request):
         serializer = SubjectSerializer(data=request.data)
@@ -368,26 +413,39 @@ class SubjectView(APIView):
             raise DomainError("An account id is required.", code="invalid_account_id",
                               fields={"account_id": "Required, at most 128 characters."})
         counts = self.operation(actor=request.user, account_id=serializer.validated_data["account_id"])
-        return Response(counts)
+        return Response(self.shape(counts).data)
 
 
+@extend_schema_view(post=extend_schema(summary="Opt a subject out", request=SubjectSerializer,
+                                      responses={200: OptOutSerializer, **errors(400, *COMMON)}, auth=TOKEN))
 class SubjectOptOutView(SubjectView):
     audit_action = "subject.opt_out"
     operation = staticmethod(lifecycle.subject_opt_out)
+    shape = OptOutSerializer
 
 
+@extend_schema_view(post=extend_schema(summary="Opt a subject in again", request=SubjectSerializer,
+                                      responses={200: OptInSerializer, **errors(400, *COMMON)}, auth=TOKEN))
 class SubjectOptInView(SubjectView):
     audit_action = "subject.opt_in"
     operation = staticmethod(lifecycle.subject_opt_in)
+    shape = OptInSerializer
 
 
+@extend_schema_view(post=extend_schema(summary="Erase a subject", request=SubjectSerializer,
+                                      responses={200: ErasedSerializer, **errors(400, *COMMON)}, auth=TOKEN))
 class SubjectEraseView(SubjectView):
     audit_action = "subject.erase"
     operation = staticmethod(lifecycle.subject_erase)
+    shape = ErasedSerializer
 
 
+@extend_schema_view(post=extend_schema(summary="Who heard a subject's recordings (counts by role and day)",
+                                      request=SubjectSerializer,
+                                      responses={200: AccessReportSerializer, **errors(400, *COMMON)}, auth=TOKEN))
 class SubjectAccessReportView(SubjectView):
     """Who heard this subject's recordings: counts by role and day, never reviewer names."""
 
     audit_action = "subject.access_report"
     operation = staticmethod(lifecycle.subject_access_report)
+    shape = AccessReportSerializer

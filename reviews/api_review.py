@@ -1,48 +1,158 @@
 """The checkers' API under /api/v1/reviews/ and the transcriber's feedback: parse, call one
 service in ``review``, render. The checker's page and the "my feedback" page are here too."""
 
-from django.conf import settings
 from django.contrib.auth.decorators import login_required
 from django.shortcuts import render
+from drf_spectacular.utils import extend_schema, extend_schema_field, extend_schema_view
 from rest_framework import serializers, status
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
 from . import permissions, review, services
-from .api import StrictBooleanField, StrictCharField, audio_response
+from .api import OwnerFirstView, StrictBooleanField, StrictCharField, audio_response
+from .api_serializers import (
+    AUDIO,
+    AUDIO_TOKEN_HEADER,
+    COMMON,
+    LABELS_FIELD,
+    SESSION,
+    AudioTokenSerializer,
+    ClipSerializer,
+    LabelSchemaSerializer,
+    clip_data,
+    errors,
+    object_urls,
+)
 from .errors import NotFoundDenied
 from .permissions import IsChecker, IsReviewer
 
 
-class CheckerView(APIView):
+class CheckerView(OwnerFirstView):
     permission_classes = [IsChecker]
-
-    def initial(self, request, *args, **kwargs):
-        super().initial(request, *args, **kwargs)
-        # Ownership first: someone else's review answers 404 for every method, before input
-        # validation or "method not allowed" could answer otherwise.
-        if "review_id" in kwargs:
-            permissions.review_owned(request.user, kwargs["review_id"], attempted=getattr(self, "audit_action", "api"))
+    owner_kwarg = "review_id"
+    owner_check = staticmethod(permissions.review_owned)
 
 
-def review_payload(item) -> dict:
-    clip, transcription = item.clip, item.transcription
-    return {
-        "id": str(item.pk),
-        "kind": item.kind,
-        "status": item.status,
-        "clip": {"id": str(clip.pk), "duration_ms": clip.duration_ms, "locale": clip.locale, "peaks": clip.peaks},
-        "label_schema": services.label_schema_describe(clip.project.label_schema),
-        "lease_expires_at": item.lease_expires_at.isoformat(),
-        "audio_token_url": f"/api/v1/reviews/{item.pk}/audio-token/",
-        "audio_url": f"/api/v1/reviews/{item.pk}/audio/",
+# --- Shapes: each builds its answer and describes it in the OpenAPI schema ------------------
+
+class CandidateSerializer(serializers.Serializer):
+    text = serializers.CharField(allow_blank=True)
+    labels = LABELS_FIELD
+
+
+class PairFiguresSerializer(serializers.Serializer):
+    a = serializers.IntegerField()
+    b = serializers.IntegerField()
+    wer = serializers.FloatField()
+    cer = serializers.FloatField()
+
+
+class AgreementSerializer(serializers.Serializer):
+    normalisation = serializers.CharField()
+    transcriptions = serializers.IntegerField()
+    wer = serializers.FloatField(help_text="Mean pairwise word error rate, after normalisation.")
+    cer = serializers.FloatField(help_text="Mean pairwise character error rate, after normalisation.")
+    pairs = PairFiguresSerializer(many=True)
+    labels = serializers.DictField(child=serializers.FloatField(), help_text="Share of agreeing pairs per group.")
+    score = serializers.FloatField(help_text="1 - mean WER, at least 0.")
+    threshold = serializers.FloatField()
+    labels_without_majority = serializers.ListField(child=serializers.CharField())
+    decision = serializers.ChoiceField(choices=["consensus", "adjudication"])
+    consensus_index = serializers.IntegerField(allow_null=True)
+    consensus_labels = LABELS_FIELD
+
+
+class ReviewUrlsSerializer(serializers.Serializer):
+    detail = serializers.CharField()
+    audio_token = serializers.CharField()
+    audio = serializers.CharField()
+    accept = serializers.CharField()
+    reject = serializers.CharField()
+    adjudicate = serializers.CharField()
+
+
+REVIEW_ROUTES = {"detail": "api-review", "audio_token": "api-review-audio-token", "audio": "api-review-audio",
+                 "accept": "api-review-accept", "reject": "api-review-reject", "adjudicate": "api-review-adjudicate"}
+
+
+class ReviewSerializer(serializers.Serializer):
+    id = serializers.UUIDField()
+    kind = serializers.CharField(help_text="\"check\" (a submission) or \"adjudicate\" (a clip to decide).")
+    status = serializers.CharField()
+    clip = serializers.SerializerMethodField()
+    label_schema = serializers.SerializerMethodField()
+    lease_expires_at = serializers.DateTimeField()
+    audio_token_url = serializers.SerializerMethodField(help_text="The same as urls.audio_token.")
+    audio_url = serializers.SerializerMethodField(help_text="The same as urls.audio.")
+    urls = serializers.SerializerMethodField()
+    transcription = serializers.SerializerMethodField(help_text="The submission to check (never its author).")
+    candidates = serializers.SerializerMethodField(help_text="To adjudicate: the transcriptions that stand.")
+    agreement = serializers.SerializerMethodField()
+    reject_reasons = serializers.SerializerMethodField(
+        help_text="The project's preset reasons; \"Other\" needs a detail.")
+
+    @extend_schema_field(ClipSerializer)
+    def get_clip(self, item) -> dict:
+        return clip_data(item.clip)
+
+    @extend_schema_field(LabelSchemaSerializer)
+    def get_label_schema(self, item) -> dict:
+        return services.label_schema_describe(item.clip.project.label_schema)
+
+    def get_audio_token_url(self, item) -> str:
+        return object_urls({"url": "api-review-audio-token"}, item.pk)["url"]
+
+    def get_audio_url(self, item) -> str:
+        return object_urls({"url": "api-review-audio"}, item.pk)["url"]
+
+    @extend_schema_field(ReviewUrlsSerializer)
+    def get_urls(self, item) -> dict:
+        return object_urls(REVIEW_ROUTES, item.pk)
+
+    @extend_schema_field(CandidateSerializer(allow_null=True))
+    def get_transcription(self, item) -> dict | None:
         # Judged blind: the text, never who wrote it.
-        "transcription": {"text": transcription.text, "labels": transcription.labels} if transcription else None,
-        "candidates": review.review_candidates(item),
-        "agreement": (clip.agreement or None) if item.kind == "adjudicate" else None,
-        "reject_reasons": clip.project.reject_reason_choices(),
-    }
+        transcription = item.transcription
+        return {"text": transcription.text, "labels": transcription.labels} if transcription else None
 
+    @extend_schema_field(CandidateSerializer(many=True))
+    def get_candidates(self, item) -> list:
+        return review.review_candidates(item)
+
+    @extend_schema_field(AgreementSerializer(allow_null=True))
+    def get_agreement(self, item) -> dict | None:
+        return (item.clip.agreement or None) if item.kind == "adjudicate" else None
+
+    @extend_schema_field(serializers.ListField(child=serializers.CharField()))
+    def get_reject_reasons(self, item) -> list:
+        return item.clip.project.reject_reason_choices()
+
+
+class DecisionSerializer(serializers.Serializer):
+    id = serializers.UUIDField()
+    kind = serializers.CharField(help_text="\"check\" (a submission) or \"adjudicate\" (a clip to decide).")
+    status = serializers.ChoiceField(choices=["accepted", "edited", "rejected", "adjudicated"])
+    decided_at = serializers.DateTimeField(source="ended_at", allow_null=True)
+
+
+class FeedbackItemSerializer(serializers.Serializer):
+    id = serializers.UUIDField()
+    status = serializers.ChoiceField(choices=["accepted", "edited", "rejected"])
+    decided_at = serializers.DateTimeField(allow_null=True)
+    submitted_at = serializers.DateTimeField(allow_null=True)
+    reason = serializers.CharField(allow_blank=True)
+    detail = serializers.CharField(allow_blank=True)
+    text = serializers.CharField(allow_blank=True, help_text="What I submitted.")
+    edited_text = serializers.CharField(allow_blank=True)
+    diff = serializers.ListField(child=serializers.ListField(child=serializers.CharField()),
+                                 help_text="[[\"equal\"|\"delete\"|\"insert\", words], ...]")
+
+
+class FeedbackListSerializer(serializers.Serializer):
+    results = FeedbackItemSerializer(many=True)
+
+
+# --- Views ------------------------------------------------------------------------------------
 
 class ReviewNextSerializer(serializers.Serializer):
     another = StrictBooleanField(required=False, default=False)
@@ -51,30 +161,35 @@ class ReviewNextSerializer(serializers.Serializer):
 class ReviewNextView(CheckerView):
     audit_action = "review.lease"
 
+    @extend_schema(summary="Lease the next review (adjudications first), or get the live one again",
+                   request=ReviewNextSerializer,
+                   responses={201: ReviewSerializer, 204: None, **errors(400, 429, *COMMON)}, auth=SESSION)
     def post(self, request):
         serializer = ReviewNextSerializer(data=request.data)
         serializer.is_valid(raise_exception=True)
         item = review.review_next(checker=request.user, **serializer.validated_data)
         if item is None:
             return Response(status=status.HTTP_204_NO_CONTENT)
-        return Response(review_payload(item), status=status.HTTP_201_CREATED)
+        return Response(ReviewSerializer(item).data, status=status.HTTP_201_CREATED)
 
 
 class ReviewDetailView(CheckerView):
     audit_action = "review.view"
 
+    @extend_schema(summary="One of my reviews", responses={200: ReviewSerializer, **errors(*COMMON)}, auth=SESSION)
     def get(self, request, review_id):
-        return Response(review_payload(review.review_get(checker=request.user, review_id=review_id)))
+        return Response(ReviewSerializer(review.review_get(checker=request.user, review_id=review_id)).data)
 
 
 class ReviewAudioTokenView(CheckerView):
     audit_action = "audio.token"
 
+    @extend_schema(summary="A fresh one-play audio token for the clip under review", request=None,
+                   responses={201: AudioTokenSerializer, **errors(409, 429, *COMMON)}, auth=SESSION)
     def post(self, request, review_id):
         grant = review.review_audio_token_issue(checker=request.user, review_id=review_id,
                                                 session_key=request.session.session_key)
-        return Response({"token": grant.token, "expires_in": settings.AUDIO_TOKEN_MAX_AGE,
-                         "lease_expires_at": grant.lease_expires_at.isoformat()}, status=status.HTTP_201_CREATED)
+        return Response(AudioTokenSerializer(grant).data, status=status.HTTP_201_CREATED)
 
 
 class ReviewAudioView(CheckerView):
@@ -82,6 +197,8 @@ class ReviewAudioView(CheckerView):
 
     audit_action = "audio.play"
 
+    @extend_schema(summary="The audio of the clip under review", parameters=[AUDIO_TOKEN_HEADER],
+                   responses={200: AUDIO, **errors(410, 429, *COMMON)}, auth=SESSION)
     def get(self, request, review_id):
         clip = review.review_audio_open(checker=request.user, review_id=review_id,
                                         token=request.headers.get("X-Audio-Token", ""),
@@ -104,11 +221,9 @@ class AdjudicateSerializer(serializers.Serializer):
     labels = serializers.JSONField(required=False, default=dict)
 
 
-def decision_payload(item) -> dict:
-    return {"id": str(item.pk), "kind": item.kind, "status": item.status,
-            "decided_at": item.ended_at.isoformat() if item.ended_at else None}
-
-
+@extend_schema_view(post=extend_schema(
+    summary="Accept, or correct and accept (the diff is kept for the transcriber)",
+    request=AcceptSerializer, responses={200: DecisionSerializer, **errors(400, 409, *COMMON)}, auth=SESSION))
 class ReviewAcceptView(CheckerView):
     audit_action = "review.accept"
 
@@ -116,9 +231,12 @@ class ReviewAcceptView(CheckerView):
         serializer = AcceptSerializer(data=request.data)
         serializer.is_valid(raise_exception=True)
         item = review.review_accept(checker=request.user, review_id=review_id, **serializer.validated_data)
-        return Response(decision_payload(item))
+        return Response(DecisionSerializer(item).data)
 
 
+@extend_schema_view(post=extend_schema(
+    summary="Reject with a preset reason and feedback; the clip goes to a different transcriber",
+    request=RejectSerializer, responses={200: DecisionSerializer, **errors(400, 409, *COMMON)}, auth=SESSION))
 class ReviewRejectView(CheckerView):
     audit_action = "review.reject"
 
@@ -126,9 +244,12 @@ class ReviewRejectView(CheckerView):
         serializer = RejectSerializer(data=request.data)
         serializer.is_valid(raise_exception=True)
         item = review.review_reject(checker=request.user, review_id=review_id, **serializer.validated_data)
-        return Response(decision_payload(item))
+        return Response(DecisionSerializer(item).data)
 
 
+@extend_schema_view(post=extend_schema(
+    summary="Write the final text of a clip whose transcriptions disagree",
+    request=AdjudicateSerializer, responses={200: DecisionSerializer, **errors(400, 409, *COMMON)}, auth=SESSION))
 class ReviewAdjudicateView(CheckerView):
     audit_action = "review.adjudicate"
 
@@ -136,7 +257,7 @@ class ReviewAdjudicateView(CheckerView):
         serializer = AdjudicateSerializer(data=request.data)
         serializer.is_valid(raise_exception=True)
         item = review.review_adjudicate(checker=request.user, review_id=review_id, **serializer.validated_data)
-        return Response(decision_payload(item))
+        return Response(DecisionSerializer(item).data)
 
 
 class FeedbackView(APIView):
@@ -145,12 +266,10 @@ class FeedbackView(APIView):
     permission_classes = [IsReviewer]
     audit_action = "feedback.view"
 
+    @extend_schema(summary="Checkers' feedback on my transcriptions (text, never audio)",
+                   responses={200: FeedbackListSerializer, **errors(*COMMON)}, auth=SESSION)
     def get(self, request):
-        items = review.feedback_list(reviewer=request.user)
-        for item in items:
-            for key in ("decided_at", "submitted_at"):
-                item[key] = item[key].isoformat() if item[key] else None
-        return Response({"results": items})
+        return Response(FeedbackListSerializer({"results": review.feedback_list(reviewer=request.user)}).data)
 
 
 # --- Pages ----------------------------------------------------------------------------

@@ -12,8 +12,11 @@ import functools
 import hashlib
 import hmac
 import json
+import os
+import tempfile
 from dataclasses import dataclass
 from datetime import timedelta
+from pathlib import Path
 
 from django.conf import settings
 from django.db import DEFAULT_DB_ALIAS, connections, transaction
@@ -147,19 +150,132 @@ def _chain_lock(using: str) -> None:
             cursor.execute("SELECT pg_advisory_xact_lock(%s)", [CHAIN_LOCK_ID])
 
 
+# The seal of the last event appended, per database: most often still the head, so an append
+# can skip reading it. Kept by this process and, for the other workers on this host, in a
+# small file written before the appending transaction commits (so whoever takes the chain
+# lock next finds it there). Only a guess either way: the append checks it in the database,
+# and a wrong one (a rolled-back append, a torn or foreign file) costs a statement, nothing more.
+_chain_heads: dict[str, str] = {}
+
+
+def _head_file(db) -> Path:
+    where = db.settings_dict
+    name = hashlib.sha256(f"{where.get('HOST')}:{where.get('PORT')}/{where.get('NAME')}".encode()).hexdigest()
+    return Path(tempfile.gettempdir()) / f"annotator-audit-head-{name[:16]}"
+
+
+_head_files: dict[Path, int] = {}  # open descriptors, one per file and process
+
+
+def _head_descriptor(using: str) -> int:
+    path = _head_file(connections[using])
+    descriptor = _head_files.get(path)
+    if descriptor is None:
+        descriptor = _head_files[path] = os.open(path, os.O_RDWR | os.O_CREAT, 0o600)
+    return descriptor
+
+
+def _head_guess(using: str) -> str:
+    try:
+        guess = os.pread(_head_descriptor(using), 64, 0).decode()
+    except (OSError, UnicodeError):
+        guess = ""
+    return guess if len(guess) == 64 else _chain_heads.get(using, "")
+
+
+def _head_remember(using: str, seal: str) -> None:
+    _chain_heads[using] = seal
+    try:
+        os.pwrite(_head_descriptor(using), seal.encode(), 0)  # one 64-byte write in place: no file created
+    except OSError:
+        pass  # only a guess: the next append reads the head instead
+
+
+_COLUMNS = ("at", "actor", "actor_name", "role", "action", "object_type", "object_id", "clip_id", "outcome",
+            "client_ip", "user_agent", "request_id", "details", "prev_hash", "key_id", "hash")
+
+
+def _append_if_head(model, event, using: str, *, wait: bool):
+    """Insert ``event`` in one statement if its ``prev_hash`` is the head; return its id (None if
+    not appended), the head the statement saw and whether it holds the lock.
+
+    The statement takes the chain lock (as the last lock of its transaction: the audit event is
+    the last thing an action writes): waiting for it, or, with ``wait`` False, only if it is
+    free (else it appends nothing). It inserts only if the predecessor exists and nothing
+    follows it yet. Neither check needs the lock or a fresh snapshot: ``prev_hash`` is unique (a
+    second successor conflicts, PostgreSQL waiting for an uncommitted one to settle), and a
+    predecessor committed before the statement began is in its snapshot. An event that exists
+    and has no successor is the head of a chain that cannot fork. The lock keeps appenders in
+    line, so that a statement after the lock was granted sees the head exactly (one that waited
+    for it sees it from a snapshot taken before)."""
+    db = connections[using]
+    table = db.ops.quote_name(model._meta.db_table)
+    fields = [model._meta.get_field(name) for name in _COLUMNS]
+    columns = ", ".join(db.ops.quote_name(field.column) for field in fields)
+    values = ", ".join(f"%s::{field.db_type(db)}" for field in fields)
+    lock = "pg_advisory_xact_lock(%s) IS NOT NULL" if wait else "pg_try_advisory_xact_lock(%s)"
+    sql = (f"WITH chain_lock AS MATERIALIZED (SELECT {lock} AS held), "  # noqa: S608  # nosec B608
+           f"appended AS (INSERT INTO {table} ({columns}) SELECT {values} FROM chain_lock WHERE chain_lock.held "
+           f"AND (EXISTS (SELECT 1 FROM {table} WHERE hash = %s) OR (%s = %s AND NOT EXISTS (SELECT 1 FROM {table}))) "
+           f"ON CONFLICT (prev_hash) DO NOTHING RETURNING id) "
+           f"SELECT (SELECT id FROM appended), (SELECT hash FROM {table} ORDER BY id DESC LIMIT 1), "
+           f"(SELECT held FROM chain_lock)")
+    params = [CHAIN_LOCK_ID, *(field.get_db_prep_save(getattr(event, field.attname), db) for field in fields),
+              event.prev_hash, event.prev_hash, GENESIS_HASH]
+    with db.cursor() as cursor:
+        cursor.execute(sql, params)
+        event_id, head, held = cursor.fetchone()
+    if event_id is not None:
+        event.pk, event._state.adding, event._state.db = event_id, False, using
+        _head_remember(using, event.hash)
+    return event_id, head, held
+
+
 def _chain_append(model, *, using: str = DEFAULT_DB_ALIAS, **content):
-    """Seal and insert one event after the current head: lock, read the head, insert."""
-    # No savepoint: an event is part of its action, so a failed append fails the whole
-    # transaction anyway, and a savepoint would cost two more round trips per event. (The
-    # lock and the head read stay two statements: one would read the head from a snapshot
-    # taken before the lock was granted.)
-    with transaction.atomic(using=using, savepoint=False):
-        _chain_lock(using)
-        prev_hash = model.objects.using(using).order_by("-id").values_list("hash", flat=True).first()
-        event = model(prev_hash=prev_hash or GENESIS_HASH, key_id=chain_key_id_current(), **content)
+    """Seal and insert one event after the current head. No savepoint: an event is part of its
+    action, so a failed append fails the whole transaction anyway."""
+    key_id = chain_key_id_current()
+    db = connections[using]
+
+    def sealed(prev_hash: str):
+        event = model(prev_hash=prev_hash, key_id=key_id, **content)
         event.hash = event_hash(event_fields(event))
-        event.save(using=using)
-    return event
+        return event
+
+    if db.vendor != "postgresql":
+        with transaction.atomic(using=using, savepoint=False):
+            prev_hash = model.objects.using(using).order_by("-id").values_list("hash", flat=True).first()
+            event = sealed(prev_hash or GENESIS_HASH)
+            event.save(using=using)
+        return event
+    # On PostgreSQL: with the chain lock free, one statement appends after the guessed head.
+    # Otherwise wait for the lock in a statement of its own: once it is granted, the previous
+    # holder has committed and left its seal in the guess, and the next statement sees the
+    # head exactly (and tells it, when the guess was wrong, for one more statement at most).
+    event = sealed(_head_guess(using))
+    tried = not db.in_atomic_block  # then the first attempt is a transaction of its own
+    if tried:
+        event_id, _, _ = _append_if_head(model, event, using, wait=False)
+        if event_id is not None:
+            return event
+    with transaction.atomic(using=using, savepoint=False):
+        held = False
+        if not tried:
+            event_id, head, held = _append_if_head(model, event, using, wait=False)
+            if event_id is not None:
+                return event
+        if held:  # the lock was free: the head that statement saw is the head (but for a rare race)
+            guess = head or GENESIS_HASH
+        else:
+            _chain_lock(using)
+            guess = _head_guess(using)
+        for _attempt in range(3):
+            event = sealed(guess)
+            event_id, head, _ = _append_if_head(model, event, using, wait=True)
+            if event_id is not None:
+                return event
+            guess = head or GENESIS_HASH
+    raise RuntimeError("audit chain: no append after three attempts under the chain lock")
 
 
 def audit_record(*, actor, action: str, outcome: str = AuditEvent.Outcome.ALLOWED, object_type: str = "",

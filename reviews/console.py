@@ -11,19 +11,29 @@ from urllib.parse import urlencode
 from django.conf import settings
 from django.contrib.auth.views import redirect_to_login
 from django.shortcuts import redirect, render
+from django.urls import reverse
 from django.utils import timezone
 from django.utils.dateparse import parse_date
 from django.utils.translation import gettext, gettext_noop
 from django.utils.translation import gettext_lazy as _
 from django.views.decorators.http import require_GET, require_POST
+from drf_spectacular.types import OpenApiTypes
+from drf_spectacular.utils import OpenApiParameter, extend_schema
 from rest_framework import serializers, status
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
 from . import permissions, quality, supervision
-from .anomalies import ANOMALY_KINDS, anomalies_review
+from .anomalies import ANOMALY_PAGE_SIZE, anomalies_view
 from .api import StrictCharField, audio_response
+from .api_serializers import AUDIO, AUDIO_TOKEN_HEADER, COMMON, SESSION, AudioTokenSerializer, errors
 from .audit import audit_denied
+from .console_serializers import (
+    AuditPageSerializer,
+    EscalationListSerializer,
+    EscalationSerializer,
+    QualityListSerializer,
+)
 from .errors import InvalidInput, NotFoundDenied
 from .models import Escalation
 from .permissions import IsSupervisor
@@ -105,21 +115,32 @@ def clip_history(request, clip_id):
 @require_GET
 def reviewer_timeline(request, username):
     day = _day_param(request.GET.get("day"))
-    timeline = supervision.reviewer_timeline(supervisor=request.user, username=username, day=day)
+    context = {"previous_day": day - timedelta(days=1), "next_day": day + timedelta(days=1), "section": "audit",
+               "day": day, "username": username,
+               "page_size": supervision.TIMELINE_PAGE_SIZE}
+    try:
+        timeline = supervision.reviewer_timeline(supervisor=request.user, username=username, day=day,
+                                                 after=request.GET.get("after"))
+    except InvalidInput as error:
+        return render(request, "console/timeline.html", {**context, "error": error}, status=400)
+    next_url = f"?{urlencode({'day': day.isoformat(), 'after': timeline.next_cursor})}" if timeline.next_cursor \
+        else None
     return render(request, "console/timeline.html", {
-        "timeline": timeline, "previous_day": day - timedelta(days=1), "next_day": day + timedelta(days=1),
-        "section": "audit",
+        **context, "timeline": timeline, "next_url": next_url, "first_url": f"?{urlencode({'day': day.isoformat()})}",
     })
 
 
 @supervisor_page
 @require_GET
 def anomalies(request):
-    found = anomalies_review(supervisor=request.user)
-    kinds = [(kind, title, [a for a in found if a.kind == kind]) for kind, title in ANOMALY_KINDS.items()]
-    return render(request, "console/anomalies.html", {
-        "kinds": kinds, "found": found, "section": "anomalies", "window_days": settings.ANOMALY_WINDOW_DAYS,
-    })
+    """All kinds, the first ANOMALIES_SHOWN of each with its count; or one kind (``?kind=``), paged."""
+    context = {"section": "anomalies", "window_days": settings.ANOMALY_WINDOW_DAYS,
+               "page_size": ANOMALY_PAGE_SIZE}
+    try:
+        view = anomalies_view(supervisor=request.user, kind=request.GET.get("kind"), page=request.GET.get("page"))
+    except InvalidInput as error:
+        return render(request, "console/anomalies.html", {**context, "error": error}, status=400)
+    return render(request, "console/anomalies.html", {**context, "view": view})
 
 
 @supervisor_page
@@ -162,29 +183,6 @@ def escalation_close(request, escalation_id):
 
 # --- API ------------------------------------------------------------------------------
 
-def event_payload(event) -> dict:
-    return {
-        "id": event.pk, "at": event.at.isoformat(), "actor": event.actor_name, "actor_id": event.actor_id,
-        "role": event.role, "action": event.action, "outcome": event.outcome, "object_type": event.object_type,
-        "object_id": event.object_id, "clip_id": str(event.clip_id) if event.clip_id else None,
-        "client_ip": event.client_ip, "request_id": event.request_id, "details": event.details,
-    }
-
-
-def escalation_payload(escalation: Escalation) -> dict:
-    iso = lambda moment: moment.isoformat() if moment else None  # noqa: E731
-    return {
-        "id": escalation.pk, "clip_id": str(escalation.clip_id), "status": escalation.status,
-        "reason": escalation.reason, "created_at": iso(escalation.created_at),
-        "flagged_by": escalation.flagged_by.get_username(),
-        "taken_by": escalation.taken_by.get_username() if escalation.taken_by_id else None,
-        "taken_at": iso(escalation.taken_at), "action_taken": escalation.action_taken,
-        "closed_at": iso(escalation.closed_at),
-        "audio_token_url": f"/api/v1/escalations/{escalation.pk}/audio-token/",
-        "audio_url": f"/api/v1/escalations/{escalation.pk}/audio/",
-    }
-
-
 class SupervisorView(APIView):
     permission_classes = [IsSupervisor]
 
@@ -192,6 +190,11 @@ class SupervisorView(APIView):
 class AuditEventListView(SupervisorView):
     audit_action = "console.search"
 
+    @extend_schema(summary="Search the audit trail (keyset pages)", parameters=[
+        OpenApiParameter(name, str, required=False) for name in
+        ("reviewer", "clip", "action", "outcome", "since", "until", "cursor")] + [
+        OpenApiParameter("limit", int, required=False)],
+        responses={200: AuditPageSerializer, **errors(400, *COMMON)}, auth=SESSION)
     def get(self, request):
         try:
             limit = int(request.query_params.get("limit") or supervision.PAGE_SIZE)
@@ -203,10 +206,9 @@ class AuditEventListView(SupervisorView):
                                         cursor=request.query_params.get("cursor"), limit=limit)
         next_url = None
         if page.next_cursor:
-            next_url = "/api/v1/audit-events/?" + urlencode(
+            next_url = reverse("api-audit-events") + "?" + urlencode(
                 {**filters.as_params(), "limit": limit, "cursor": page.next_cursor})
-        return Response({"results": [event_payload(e) for e in page.events], "next_cursor": page.next_cursor,
-                         "next": next_url})
+        return Response(AuditPageSerializer(page, context={"next": next_url}).data)
 
 
 class EscalationStatusSerializer(serializers.Serializer):
@@ -218,6 +220,9 @@ class EscalationStatusSerializer(serializers.Serializer):
 class EscalationListView(SupervisorView):
     audit_action = "escalation.list"
 
+    @extend_schema(summary="Escalations", parameters=[
+        OpenApiParameter("status", str, required=False, enum=["open", "taken", "closed", "all"])],
+        responses={200: EscalationListSerializer, **errors(400, *COMMON)}, auth=SESSION)
     def get(self, request):
         if request.query_params.get("status", None) == "":
             raise InvalidInput(gettext("status is one of open, taken, closed, all."), code="invalid_filters",
@@ -227,15 +232,17 @@ class EscalationListView(SupervisorView):
         wanted = serializer.validated_data["status"]
         statuses = (tuple(Escalation.Status.values) if wanted == "all" else (wanted,) if wanted
                     else (Escalation.Status.OPEN, Escalation.Status.TAKEN))
-        return Response({"results": [escalation_payload(e) for e in supervision.escalation_list(statuses=statuses)]})
+        return Response(EscalationListSerializer({"results": supervision.escalation_list(statuses=statuses)}).data)
 
 
 class EscalationTakeView(SupervisorView):
     audit_action = "escalation.take"
 
+    @extend_schema(summary="Take an escalation", request=None,
+                   responses={200: EscalationSerializer, **errors(409, *COMMON)}, auth=SESSION)
     def post(self, request, escalation_id):
         escalation = supervision.escalation_take(supervisor=request.user, escalation_id=escalation_id)
-        return Response(escalation_payload(escalation))
+        return Response(EscalationSerializer(escalation).data)
 
 
 class CloseSerializer(serializers.Serializer):
@@ -245,22 +252,25 @@ class CloseSerializer(serializers.Serializer):
 class EscalationCloseView(SupervisorView):
     audit_action = "escalation.close"
 
+    @extend_schema(summary="Close an escalation", request=CloseSerializer,
+                   responses={200: EscalationSerializer, **errors(400, 409, *COMMON)}, auth=SESSION)
     def post(self, request, escalation_id):
         serializer = CloseSerializer(data=request.data)
         serializer.is_valid(raise_exception=True)
         escalation = supervision.escalation_close(supervisor=request.user, escalation_id=escalation_id,
                                                   action_taken=serializer.validated_data["action_taken"])
-        return Response(escalation_payload(escalation))
+        return Response(EscalationSerializer(escalation).data)
 
 
 class EscalationAudioTokenView(SupervisorView):
     audit_action = "audio.token"
 
+    @extend_schema(summary="Audio token for an escalated clip", request=None,
+                   responses={201: AudioTokenSerializer, **errors(409, *COMMON)}, auth=SESSION)
     def post(self, request, escalation_id):
         token = supervision.escalation_audio_token_issue(supervisor=request.user, escalation_id=escalation_id,
                                                          session_key=request.session.session_key)
-        return Response({"token": token, "expires_in": settings.AUDIO_TOKEN_MAX_AGE},
-                        status=status.HTTP_201_CREATED)
+        return Response(AudioTokenSerializer({"token": token}).data, status=status.HTTP_201_CREATED)
 
 
 class EscalationAudioView(SupervisorView):
@@ -268,6 +278,8 @@ class EscalationAudioView(SupervisorView):
 
     audit_action = "audio.play"
 
+    @extend_schema(summary="An escalated clip's audio", parameters=[AUDIO_TOKEN_HEADER],
+                   responses={200: AUDIO, **errors(410, *COMMON)}, auth=SESSION)
     def get(self, request, escalation_id):
         clip = supervision.escalation_audio_open(supervisor=request.user, escalation_id=escalation_id,
                                                  token=request.headers.get("X-Audio-Token", ""),
@@ -349,10 +361,17 @@ class QualityListView(SupervisorView):
 
     audit_action = "console.quality"
 
+    @extend_schema(summary="Reviewer quality: gold accuracy, agreement, throughput", parameters=[
+        OpenApiParameter("project", str, required=False, description="A project slug; all projects when absent."),
+        OpenApiParameter("days", {"type": "integer", "minimum": 1, "maximum": quality.QUALITY_DAYS_MAX},
+                         required=False, description=f"1 to {quality.QUALITY_DAYS_MAX} (default 14)."),
+        OpenApiParameter("end", OpenApiTypes.DATE, required=False, description="The last day (default today)."),
+        OpenApiParameter("view", str, required=False, enum=["reviewer", "day"]),
+        OpenApiParameter("sort", str, required=False, enum=list(quality.SORT_KEYS)),
+        OpenApiParameter("order", str, required=False, enum=["asc", "desc"])],
+        responses={200: QualityListSerializer, **errors(400, *COMMON)}, auth=SESSION)
     def get(self, request):
         query = quality.quality_query_parse(request.query_params, strict=True,
                                             today=timezone.localdate(timezone=supervision.console_time_zone()))
         rows = quality.quality_view(supervisor=request.user, query=query)
-        return Response({"project": query.project.slug if query.project else None,
-                         "start": query.start_day.isoformat(), "end": query.end_day.isoformat(), "view": query.view,
-                         "results": [row.as_dict() for row in rows]})
+        return Response(QualityListSerializer({"query": query, "rows": rows}).data)

@@ -9,6 +9,7 @@ from urllib.parse import quote
 from django.conf import settings
 from django.contrib.auth import logout
 from django.shortcuts import redirect, render
+from django.urls import reverse
 
 from . import audit, permissions
 from .errors import DomainError, NotFoundDenied, json_error
@@ -108,21 +109,21 @@ class MFARequiredMiddleware:
     redirect to the two-factor page, the API answers 403 ``mfa_required``."""
 
     # The language switch and the scripts' catalogue serve the second-factor page too.
-    EXEMPT = ("/accounts/mfa/", "/accounts/logout/", "/accounts/login/", "/static/", "/api/v1/auth/", "/i18n/",
-              "/jsi18n/")
+    EXEMPT_ROUTES = ("mfa", "logout", "login", "api-login", "api-logout", "set_language", "javascript-catalog")
 
     def __init__(self, get_response):
         self.get_response = get_response
+        self.exempt = (settings.STATIC_URL, *(reverse(name) for name in self.EXEMPT_ROUTES))
 
     def __call__(self, request):
         user = request.user
-        if (user.is_authenticated and not user.is_verified() and not request.path.startswith(self.EXEMPT)
+        if (user.is_authenticated and not user.is_verified() and not request.path.startswith(self.exempt)
                 and permissions.mfa_required(user)):
             if request.path.startswith("/api/"):
                 audit.audit_denied(actor=user, attempted="api", object_type="page", object_id=request.path[:64],
                                    reason="mfa_required")
                 return json_error("mfa_required")
-            return redirect(f"/accounts/mfa/?next={quote(request.get_full_path())}")
+            return redirect(f"{reverse('mfa')}?next={quote(request.get_full_path())}")
         return self.get_response(request)
 
 

@@ -15,6 +15,8 @@ from django.contrib.auth.models import Group, Permission
 from django.contrib.sessions.models import Session
 from django.core import signing
 from django.db import connection
+from django.db.models import CharField, Exists, OuterRef
+from django.db.models.functions import Cast
 from django.utils import timezone
 from django_otp import user_has_device
 from guardian.models import UserObjectPermission
@@ -177,9 +179,38 @@ def clip_access_grant(user, clip: Clip) -> None:
         user=user, permission_id=permission_id, content_type_id=content_type_id, object_pk=str(clip.pk))])
 
 
+def clip_grant_sql(user_column: str, clip_column: str) -> tuple[str, list]:
+    """The per-clip grant check as an SQL condition, for a statement that does more at once."""
+    permission_id, _ = _clip_permission()
+    return (f"EXISTS (SELECT 1 FROM guardian_userobjectpermission grant_row WHERE grant_row.user_id = {user_column} "  # noqa: S608  # nosec B608
+            f"AND grant_row.permission_id = %s AND grant_row.object_pk = ({clip_column})::text)", [permission_id])
+
+
+def clip_access_grant_sql(user_column: str, clip_column: str, source: str) -> tuple[str, list]:
+    """The grant's INSERT as a statement of a WITH, for each row of ``source``."""
+    permission_id, content_type_id = _clip_permission()
+    return (f"INSERT INTO guardian_userobjectpermission (permission_id, content_type_id, object_pk, user_id) "  # noqa: S608  # nosec B608
+            f"SELECT %s, %s, ({clip_column})::text, {user_column} FROM {source} RETURNING id",
+            [permission_id, content_type_id])
+
+
+def clip_access_revoke_sql(*, user_id: int, clip_id) -> tuple[str, list]:
+    """The grant's DELETE as a statement of a WITH."""
+    permission_id, _ = _clip_permission()
+    return ("DELETE FROM guardian_userobjectpermission WHERE user_id = %s AND permission_id = %s AND object_pk = %s "
+            "RETURNING id", [user_id, permission_id, str(clip_id)])
+
+
 def clip_access_revoke(*, user_id: int, clip_id) -> None:
     permission_id, _ = _clip_permission()
     UserObjectPermission.objects.filter(user_id=user_id, permission_id=permission_id, object_pk=str(clip_id)).delete()
+
+
+def clip_grant_held_annotation(user) -> Exists:
+    """The grant check for a query of assignments, as ``grant_held`` for clip_access_held."""
+    permission_id, _ = _clip_permission()
+    return Exists(UserObjectPermission.objects.filter(user=user, permission_id=permission_id,
+                                                      object_pk=Cast(OuterRef("clip_id"), CharField())))
 
 
 def clip_grant_held(user, clip: Clip) -> bool:
@@ -189,12 +220,17 @@ def clip_grant_held(user, clip: Clip) -> bool:
                                                object_pk=str(clip.pk)).exists()
 
 
-def assignment_for_reviewer(user, assignment_id, *, attempted: str, for_update: bool = False) -> Assignment:
-    """Return the caller's own assignment, or raise the 404 that hides everyone else's."""
+def assignment_for_reviewer(user, assignment_id, *, attempted: str, for_update: bool = False,
+                            annotations: dict | None = None) -> Assignment:
+    """Return the caller's own assignment, or raise the 404 that hides everyone else's.
+
+    ``annotations`` ride along in the same query (e.g. the grant check, ``grant_held``)."""
     queryset = Assignment.objects.select_related("clip", "clip__project", "clip__project__label_schema")
+    if annotations:
+        queryset = queryset.annotate(**annotations)
     if for_update:
         queryset = queryset.select_for_update(of=("self",))
-    assignment = queryset.filter(pk=assignment_id).first() if _is_uuid(assignment_id) else None
+    assignment = queryset.filter(pk=assignment_id).first() if is_uuid(assignment_id) else None
     if assignment is None or assignment.reviewer_id != user.pk:
         raise NotFoundDenied(
             object_type="assignment", object_id=assignment_id, attempted=attempted,
@@ -220,6 +256,19 @@ def audio_token_sign(*, user, session_key: str | None, subject: str) -> str:
     )
 
 
+def audio_token_nonce(token: str, *, user, session_key: str | None, subject: str) -> str | None:
+    """The nonce of a good audio token for this caller, session and subject (None if it is not
+    one). Spending it is the caller's: a unique row in AudioTokenUse, inside the play's transaction."""
+    try:
+        claims = signing.loads(token or "", salt=AUDIO_TOKEN_SALT, max_age=settings.AUDIO_TOKEN_MAX_AGE)
+    except signing.BadSignature:
+        return None
+    if not (claims.get("t") == subject and claims.get("u") == user.pk
+            and claims.get("s") == _session_binding(session_key) and bool(session_key)):
+        return None
+    return str(claims.get("n", ""))[:32]
+
+
 def audio_token_consume(token: str, *, user, session_key: str | None, subject: str) -> str | None:
     """Check an audio token against the caller, their session and the subject asked for,
     and spend it. Returns None when it is good, else why not ("bad_token", "token_used").
@@ -228,14 +277,9 @@ def audio_token_consume(token: str, *, user, session_key: str | None, subject: s
     play is refused later (quota, lease) the rollback gives the token back, and two
     requests racing with one token cannot both insert it (PostgreSQL makes the second
     wait for the first to commit, then finds the conflict)."""
-    try:
-        claims = signing.loads(token or "", salt=AUDIO_TOKEN_SALT, max_age=settings.AUDIO_TOKEN_MAX_AGE)
-    except signing.BadSignature:
+    nonce = audio_token_nonce(token, user=user, session_key=session_key, subject=subject)
+    if nonce is None:
         return "bad_token"
-    if not (claims.get("t") == subject and claims.get("u") == user.pk
-            and claims.get("s") == _session_binding(session_key) and bool(session_key)):
-        return "bad_token"
-    nonce = str(claims.get("n", ""))[:32]
     with connection.cursor() as cursor:
         # One round trip, atomic on its own: the row exists afterwards either way, and
         # rowcount says whether this request was the one that put it there.
@@ -256,7 +300,7 @@ def audio_token_uses_forget(*, now=None) -> int:
 
 def assignment_owned(user, assignment_id, *, attempted: str) -> None:
     """Raise the hiding 404 unless the assignment exists and is the caller's."""
-    owned = _is_uuid(assignment_id) and Assignment.objects.filter(pk=assignment_id, reviewer=user).exists()
+    owned = is_uuid(assignment_id) and Assignment.objects.filter(pk=assignment_id, reviewer=user).exists()
     if not owned:
         assignment_for_reviewer(user, assignment_id, attempted=attempted)  # raises, with the reason
 
@@ -267,11 +311,12 @@ def assignment_is_live(assignment: Assignment) -> bool:
 
 def clip_access_held(user, assignment: Assignment) -> bool:
     """A reviewer may hear a clip only through their live lease and its object grant."""
+    held = getattr(assignment, "grant_held", None)  # read with the assignment, when it was asked for
     return (assignment_is_live(assignment) and not assignment.clip.withheld
-            and clip_grant_held(user, assignment.clip))
+            and (held if held is not None else clip_grant_held(user, assignment.clip)))
 
 
-def _is_uuid(value) -> bool:
+def is_uuid(value) -> bool:
     import uuid
 
     try:
@@ -303,7 +348,7 @@ def review_for_checker(user, review_id, *, attempted: str, for_update: bool = Fa
                                              "transcription")
     if for_update:
         queryset = queryset.select_for_update(of=("self",))
-    review = queryset.filter(pk=review_id).first() if _is_uuid(review_id) else None
+    review = queryset.filter(pk=review_id).first() if is_uuid(review_id) else None
     if review is None or review.checker_id != user.pk:
         raise NotFoundDenied(
             object_type="review", object_id=review_id, attempted=attempted,
@@ -316,7 +361,7 @@ def review_owned(user, review_id, *, attempted: str) -> None:
     """Raise the hiding 404 unless the review exists and is the caller's."""
     from .models import Review
 
-    if not (_is_uuid(review_id) and Review.objects.filter(pk=review_id, checker=user).exists()):
+    if not (is_uuid(review_id) and Review.objects.filter(pk=review_id, checker=user).exists()):
         review_for_checker(user, review_id, attempted=attempted)  # raises, with the reason
 
 

@@ -8,6 +8,7 @@ from datetime import date, datetime, time, timedelta
 from zoneinfo import ZoneInfo
 
 from django.conf import settings
+from django.db import connection
 from django.db.models import F, Subquery
 from django.utils.translation import gettext
 
@@ -84,8 +85,54 @@ def next_reset(now: datetime) -> datetime:
     return datetime.combine(local.date() + timedelta(days=1), time.min, tzinfo=_zone())
 
 
+def limit_sql(name: str, reviewer_id: int) -> tuple[str, list]:
+    """One of a reviewer's limits as an SQL expression (their own value, else the defaults
+    row's, else the model's default): the rule of ``limits_for``, inside a larger statement."""
+    default = QuotaDefaults._meta.get_field(name).get_default()
+    return (f"COALESCE((SELECT {name} FROM reviews_reviewerquota WHERE reviewer_id = %s), "  # noqa: S608  # nosec B608
+            f"(SELECT {name} FROM reviews_quotadefaults ORDER BY id LIMIT 1), %s)", [reviewer_id, default])
+
+
+def take_sql(scope: str | tuple[str, list], limit: tuple[str, list], day: date | None = None,
+             source: str = "") -> tuple[str, list]:
+    """Count one use of ``scope`` below ``limit`` (an SQL expression) in one statement, for a
+    WITH; it returns the new count, no row when the limit is reached. The upsert waits on a
+    concurrent one's row and re-checks the limit on its result: exact under races.
+    ``scope`` is a string or an SQL expression; ``source`` names the WITH queries that must
+    have a row for the use to count."""
+    scope_expression, scope_params = scope if isinstance(scope, tuple) else ("%s", [scope])
+    limit_expression, limit_params = limit
+    table = QuotaCounter._meta.db_table
+    return (f"INSERT INTO {table} (scope, count, day) SELECT {scope_expression}, 1, %s::date "  # nosec B608
+            f"{'FROM ' + source if source else ''} WHERE {limit_expression} > 0 "
+            f"ON CONFLICT (scope) DO UPDATE SET count = {table}.count + 1 WHERE {table}.count < {limit_expression} "
+            f"RETURNING count", [*scope_params, day, *limit_params, *limit_params])
+
+
+def plays_scope_sql(reviewer_column: str, clip_column: str) -> str:
+    """The scope of ``play_take`` as an SQL expression."""
+    return f"'user:' || ({reviewer_column})::text || ':clip:' || ({clip_column})::text || ':plays'"
+
+
+def plays_exceeded(limit: int) -> QuotaExceeded:
+    return QuotaExceeded("plays_per_clip", gettext(
+        "This clip's audio has been loaded %(count)d times, the most allowed (replaying on the page needs no "
+        "new load; reloading the page does).") % {"count": limit}, None)
+
+
+def submission_count_sql(*, reviewer, now: datetime) -> tuple[str, list]:
+    """``submission_count`` as a statement of a WITH."""
+    day = quota_day(now)
+    return take_sql(_submitted_scope(reviewer, day), ("%s", [2**31 - 1]), day)
+
+
 def _take(scope: str, limit: int, day: date | None = None) -> bool:
     """Count one use of ``scope`` if it is below ``limit``; say whether it was."""
+    if connection.vendor == "postgresql":
+        sql, params = take_sql(scope, ("%s", [limit]), day)
+        with connection.cursor() as cursor:
+            cursor.execute(sql, params)
+            return cursor.fetchone() is not None
     QuotaCounter.objects.bulk_create([QuotaCounter(scope=scope, day=day)], ignore_conflicts=True)
     return QuotaCounter.objects.filter(scope=scope, count__lt=limit).update(count=F("count") + 1) == 1
 
@@ -108,9 +155,46 @@ def _within_hours(limits: Limits, now: datetime) -> tuple[bool, datetime | None]
     return False, opens
 
 
-def lease_take(*, reviewer, project, now: datetime, live_count: int) -> None:
-    """Allow one more lease for this reviewer and project, or raise QuotaExceeded."""
-    limits = limits_for(reviewer)
+@dataclass(frozen=True)
+class DayFacts:
+    """What a lease is decided on: the reviewer's limits and today's counts."""
+
+    limits: Limits
+    flags_today: int
+    submitted_today: int
+
+
+def day_facts(*, reviewer, now: datetime, also: tuple[str, list] | None = None) -> tuple[DayFacts, object]:
+    """Read the reviewer's limits and today's flag and submission counts in one query, with
+    ``also`` (an SQL expression the caller needs at the same moment) alongside."""
+    day = quota_day(now)
+    names = [field.name for field in fields(Limits)]
+    columns, params = [], []
+    for name in names:
+        sql, sql_params = limit_sql(name, reviewer.pk)
+        columns.append(sql)
+        params += sql_params
+    counter = f"(SELECT count FROM {QuotaCounter._meta.db_table} WHERE scope = %s)"  # noqa: S608  # nosec B608
+    columns += [counter, counter, also[0] if also else "NULL"]
+    params += [f"user:{reviewer.pk}:flags:{day}", _submitted_scope(reviewer, day), *(also[1] if also else [])]
+    with connection.cursor() as cursor:
+        cursor.execute(f"SELECT {', '.join(columns)}", params)
+        row = cursor.fetchone()
+    limits = Limits(*row[:len(names)])
+    facts = DayFacts(limits=limits, flags_today=row[len(names)] or 0, submitted_today=row[len(names) + 1] or 0)
+    # The same request's progress reads these instead of asking again.
+    reviewer._quota_limits = (request_id_current(), limits)
+    reviewer._day_facts = (request_id_current(), day, facts)
+    return facts, row[-1]
+
+
+def lease_take(*, reviewer, project, now: datetime, live_count: int, facts: DayFacts | None = None) -> None:
+    """Allow one more lease for this reviewer and project, or raise QuotaExceeded.
+
+    ``facts`` must have been read under the reviewer's row lock (assignment_next holds it)."""
+    if facts is None:
+        facts, _ = day_facts(reviewer=reviewer, now=now)
+    limits = facts.limits
     inside, opens = _within_hours(limits, now)
     if not inside:
         raise QuotaExceeded("outside_working_hours", gettext("Reviewing is open during your working hours only."),
@@ -119,7 +203,7 @@ def lease_take(*, reviewer, project, now: datetime, live_count: int) -> None:
         raise QuotaExceeded("live_assignments", gettext("Finish or skip the clip you hold before taking another."),
                             None)
     day = quota_day(now)
-    if _count(f"user:{reviewer.pk}:flags:{day}") >= limits.flagged_per_day:
+    if facts.flags_today >= limits.flagged_per_day:
         raise QuotaExceeded(
             "flagged_per_day",
             gettext("You have flagged several distressing clips today. That is enough for one day: "
@@ -130,7 +214,7 @@ def lease_take(*, reviewer, project, now: datetime, live_count: int) -> None:
     # each live lease holds a place in it so the day can never end with more than the limit.
     # Exact because the caller holds the reviewer's row lock: this reviewer's leases run one
     # at a time, and a submit only moves a clip from "live" to "submitted".
-    if _count(_submitted_scope(reviewer, day)) + live_count >= limits.clips_per_day:
+    if facts.submitted_today + live_count >= limits.clips_per_day:
         raise QuotaExceeded("clips_per_day", gettext("You have reached today's number of clips. Thank you!"),
                             next_reset(now))
     if project.daily_clip_limit is not None and not _take(f"project:{project.pk}:clips:{day}",
@@ -147,9 +231,7 @@ def play_take(*, reviewer, assignment: Assignment) -> None:
     """
     limit = limits_for(reviewer).plays_per_clip
     if not _take(f"user:{reviewer.pk}:clip:{assignment.clip_id}:plays", limit):
-        raise QuotaExceeded("plays_per_clip", gettext(
-            "This clip's audio has been loaded %(count)d times, the most allowed (replaying on the page needs no "
-            "new load; reloading the page does).") % {"count": limit}, None)
+        raise plays_exceeded(limit)
 
 
 def escalation_play_take(*, supervisor, escalation) -> None:
@@ -186,8 +268,14 @@ def flag_count(*, reviewer, now: datetime) -> None:
 def progress(*, reviewer, now: datetime) -> dict:
     """Today's use against the reviewer's daily quota, for the page header."""
     day = quota_day(now)
+    cached = getattr(reviewer, "_day_facts", None)
+    request_id = request_id_current()
+    if request_id and cached and cached[0] == request_id and cached[1] == day:
+        clips_today = cached[2].submitted_today  # read by this request's lease, under its lock
+    else:
+        clips_today = _count(_submitted_scope(reviewer, day))
     return {
-        "clips_today": _count(_submitted_scope(reviewer, day)),
+        "clips_today": clips_today,
         "clips_per_day": limits_for(reviewer).clips_per_day,
         "resets_at": next_reset(now).isoformat(),
     }

@@ -3,15 +3,19 @@
 Ingest has its own module, ``reviews.ingest``.
 """
 
+import json
 import random
 import time
+import uuid
 from dataclasses import dataclass
 from datetime import datetime, timedelta
+from typing import NoReturn
 
 from django.conf import settings
 from django.contrib.auth import get_user_model
-from django.db import transaction
+from django.db import DEFAULT_DB_ALIAS, connection, transaction
 from django.db.models import Case, Exists, F, OuterRef, Value, When
+from django.db.models.expressions import RawSQL
 from django.utils import timezone
 from django.utils.translation import gettext
 
@@ -29,10 +33,36 @@ MAX_REASON = 500
 
 def label_schema_describe(schema: LabelSchema) -> dict:
     """Describe a schema for the page and the API, numbering labels for the shortcut keys."""
+    described = getattr(schema, "_described", None)
+    if described is not None:  # read by the statement that looked up the assignment
+        return described
     # One query: groups left-joined to their labels (a group without labels still shows).
     rows = (LabelGroup.objects.filter(schema=schema)
             .values_list("id", "key", "name", "kind", "required", "labels__key", "labels__name")
             .order_by("position", "id", "labels__position", "labels__id"))
+    return _label_schema_from_rows(schema.name, rows)
+
+
+def label_rows_sql(schema_column: str) -> str:
+    """An SQL expression with the rows ``label_schema_describe`` reads (a JSON array), so a
+    statement that looks up an assignment brings its schema along."""
+    return (f"(SELECT json_agg(json_build_array(g.id, g.key, g.name, g.kind, g.required, l.key, l.name) "  # noqa: S608  # nosec B608
+            f"ORDER BY g.position, g.id, l.position, l.id) FROM reviews_labelgroup g "
+            f"LEFT JOIN reviews_label l ON l.group_id = g.id WHERE g.schema_id = {schema_column})")
+
+
+def _label_rows_annotation() -> RawSQL:
+    """``label_rows_sql`` for a query of assignments that joins their clip's project."""
+    return RawSQL(label_rows_sql('"reviews_project"."label_schema_id"'), [])  # noqa: S611  # nosec B611
+
+
+def label_schema_attach(schema: LabelSchema, rows: list | None) -> dict:
+    """Keep the description built from ``label_rows_sql``'s rows on the schema object."""
+    schema._described = _label_schema_from_rows(schema.name, rows or [])
+    return schema._described
+
+
+def _label_schema_from_rows(name: str, rows) -> dict:
     groups, by_id, number = [], {}, 0
     for group_id, key, name, kind, required, label_key, label_name in rows:
         group = by_id.get(group_id)
@@ -43,7 +73,7 @@ def label_schema_describe(schema: LabelSchema) -> dict:
             number += 1
             group["labels"].append({"key": label_key, "name": label_name,
                                     "shortcut": number if number <= 9 else None})
-    return {"name": schema.name, "groups": groups}
+    return {"name": name, "groups": groups}
 
 
 def label_schema_create(*, name: str, groups: list[tuple]) -> LabelSchema:
@@ -57,6 +87,21 @@ def label_schema_create(*, name: str, groups: list[tuple]) -> LabelSchema:
         Label.objects.bulk_create([Label(group=group, key=label_key, name=label_name, position=label_position)
                                    for label_position, (label_key, label_name) in enumerate(labels)])
     return schema
+
+
+def labels_normalize(labels) -> dict:
+    """What ``labels_validate`` returns for labels it accepts, without the schema: a statement
+    can write them while it reads the schema, and a refusal afterwards rolls the write back."""
+    if labels in (None, ""):
+        return {}
+    if not isinstance(labels, dict):
+        raise InvalidInput("Labels must map group keys to lists of label keys.", code="invalid_labels")
+    clean = {}
+    for group_key, chosen in labels.items():
+        chosen = [chosen] if isinstance(chosen, str) else chosen
+        if isinstance(chosen, list) and chosen and all(isinstance(c, str) for c in chosen):
+            clean[str(group_key)] = sorted(set(chosen))
+    return clean
 
 
 def labels_validate(schema: dict, labels, *, complete: bool) -> dict:
@@ -172,6 +217,28 @@ def _lease_candidate_pick(candidates) -> Clip | None:
         time.sleep(random.uniform(0.005, 0.02))  # noqa: S311 - jitter, not a secret
 
 
+def _clip_claim_and_grant(reviewer, clip: Clip) -> bool:
+    """Take a slot of the clip (compare-and-set) and grant it to the reviewer in one statement,
+    which also brings what the answer shows: the waveform the candidate scan left out and
+    the label schema."""
+    grant, grant_params = permissions.clip_access_grant_sql("%s", "claimed.id", "claimed")
+    with connection.cursor() as cursor:
+        cursor.execute(
+            "WITH claimed AS (UPDATE reviews_clip SET slots_taken = %s WHERE id = %s AND status = %s "  # noqa: S608  # nosec B608
+            "AND NOT withheld AND slots_taken = %s RETURNING id, peaks), "
+            f"granted AS ({grant}) "
+            f"SELECT claimed.peaks, {label_rows_sql('%s')}, (SELECT count(*) FROM granted) FROM claimed",
+            [clip.slots_taken + 1, str(clip.pk), Clip.Status.OPEN, clip.slots_taken, *grant_params, reviewer.pk,
+             clip.project.label_schema_id])
+        row = cursor.fetchone()
+    if row is None:
+        return False
+    clip.slots_taken += 1
+    clip.peaks = Clip._meta.get_field("peaks").from_db_value(row[0], None, connection)  # jsonb comes as text
+    label_schema_attach(clip.project.label_schema, row[1])
+    return True
+
+
 def assignment_next(*, reviewer, another: bool = False) -> Assignment | None:
     """Return the reviewer's live assignment, or lease the oldest eligible clip to them.
 
@@ -181,18 +248,31 @@ def assignment_next(*, reviewer, another: bool = False) -> Assignment | None:
     now = timezone.now()
     if lease_sweep_due(now):
         lease_sweep(now=now)
+    postgres = _postgres()
     with transaction.atomic():
         # One "next" at a time per reviewer: two tabs cannot lease two clips at once.
-        get_user_model().objects.select_for_update().filter(pk=reviewer.pk).first()
-        live = list(
-            Assignment.objects.select_related("clip", "clip__project", "clip__project__label_schema", "draft")
-            .filter(reviewer=reviewer, status=Assignment.Status.LIVE, lease_expires_at__gt=now)
-            .order_by("leased_at")
-        )
-        if live and not another:
+        get_user_model().objects.select_for_update().filter(pk=reviewer.pk).values_list("pk", flat=True).first()
+        # Read after the lock (a statement of its own: one that took the lock would read from
+        # a snapshot taken before it): the day's limits and counts, and the live leases.
+        live_query = Assignment.objects.filter(reviewer=reviewer, status=Assignment.Status.LIVE,
+                                               lease_expires_at__gt=now).order_by("leased_at")
+        facts, live_ids = quotas.day_facts(reviewer=reviewer, now=now, also=(
+            "ARRAY(SELECT id FROM reviews_assignment WHERE reviewer_id = %s AND status = %s "
+            "AND lease_expires_at > %s ORDER BY leased_at)", [reviewer.pk, Assignment.Status.LIVE, now],
+        ) if postgres else None)
+        if not postgres:
+            live_ids = list(live_query.values_list("pk", flat=True))
+        if live_ids and not another:
+            resumed = Assignment.objects.select_related("clip", "clip__project", "clip__project__label_schema",
+                                                        "draft")
+            if postgres:
+                resumed = resumed.annotate(label_rows=_label_rows_annotation())
+            resumed = resumed.get(pk=live_ids[0])
+            if postgres:
+                label_schema_attach(resumed.clip.project.label_schema, resumed.label_rows)
             audit_record(actor=reviewer, action="assignment.lease", object_type="assignment",
-                         object_id=live[0].pk, clip_id=live[0].clip_id, details={"resumed": True})
-            return live[0]
+                         object_id=resumed.pk, clip_id=resumed.clip_id, details={"resumed": True})
+            return resumed
         held = Assignment.objects.filter(clip=OuterRef("pk"), reviewer=reviewer, status__in=Assignment.HOLDING)
         # Nor a clip they checked or adjudicated as a checker (one grant per person and clip).
         checked = Review.objects.filter(clip=OuterRef("pk"), checker=reviewer)
@@ -215,21 +295,23 @@ def assignment_next(*, reviewer, another: bool = False) -> Assignment | None:
                 quality.pause_refuse(reviewer)  # issue 11: a paused reviewer is told why
                 return None
             clip = quality.gold_pick(reviewer=reviewer, clip=clip) or clip  # issue 11: gold at the project's rate
+            if postgres and _clip_claim_and_grant(reviewer, clip):
+                break
             # Compare-and-set: correct on its own where row locks do not exist (SQLite).
-            claimed = Clip.objects.filter(pk=clip.pk, status=Clip.Status.OPEN, withheld=False,
-                                          slots_taken=clip.slots_taken).update(
+            claimed = not postgres and Clip.objects.filter(pk=clip.pk, status=Clip.Status.OPEN, withheld=False,
+                                                           slots_taken=clip.slots_taken).update(
                 slots_taken=clip.slots_taken + 1
             )
             if claimed:
+                permissions.clip_access_grant(reviewer, clip)
                 break
         else:
             return None
-        quotas.lease_take(reviewer=reviewer, project=clip.project, now=now, live_count=len(live))
+        quotas.lease_take(reviewer=reviewer, project=clip.project, now=now, live_count=len(live_ids), facts=facts)
         assignment = Assignment.objects.create(
             clip=clip, reviewer=reviewer, leased_at=now, lease_expires_at=now + _lease_length(clip.project)
         )
         Assignment.draft.related.set_cached_value(assignment, None)  # a new lease has no draft: no lookup
-        permissions.clip_access_grant(reviewer, clip)
         audit_record(actor=reviewer, action="assignment.lease", object_type="assignment", object_id=assignment.pk,
                      clip_id=clip.pk)
         return assignment
@@ -245,6 +327,57 @@ def _require_live(assignment: Assignment, *, reviewer, attempted: str) -> None:
             "attempted": attempted, "object_type": "assignment", "object_id": str(assignment.pk),
             "reason": "withdrawn" if withdrawn else "lease_ended", "clip_id": assignment.clip_id,
         })
+
+
+def _postgres() -> bool:
+    return connection.vendor == "postgresql"
+
+
+def _live_refused(reviewer, assignment_id, *, attempted: str) -> NoReturn:
+    """A statement found no live lease of the caller's under this id: raise why (the 404 that
+    hides someone else's, or the lease's end). Only refusals pay for this second look."""
+    assignment = permissions.assignment_for_reviewer(reviewer, assignment_id, attempted=attempted)
+    _require_live(assignment, reviewer=reviewer, attempted=attempted)
+    raise LeaseExpired(denied={"attempted": attempted, "object_type": "assignment", "object_id": str(assignment.pk),
+                               "reason": "lease_ended", "clip_id": assignment.clip_id})  # ended in between
+
+
+def _touch_sql(reviewer, assignment_id, now) -> tuple[str, list]:
+    """Extend the caller's live lease, only if it is theirs, live, on a clip not withheld and
+    still granted: the ownership lookup, the access check and the extension in one UPDATE."""
+    grant, grant_params = permissions.clip_grant_sql("a.reviewer_id", "a.clip_id")
+    return (f"UPDATE reviews_assignment AS a SET lease_expires_at = %s + make_interval(mins => p.lease_minutes) "  # noqa: S608  # nosec B608
+            f"FROM reviews_clip c JOIN reviews_project p ON p.id = c.project_id "
+            f"WHERE a.id = %s AND a.reviewer_id = %s AND a.status = %s AND a.lease_expires_at > %s "
+            f"AND c.id = a.clip_id AND NOT c.withheld AND {grant} "
+            f"RETURNING a.id, a.clip_id, a.lease_expires_at, p.label_schema_id",
+            [now, str(assignment_id), reviewer.pk, Assignment.Status.LIVE, now, *grant_params])
+
+
+def _assignment_live(reviewer, row) -> Assignment:
+    """The live assignment a statement returned (id, clip id, lease end)."""
+    assignment = Assignment(id=row[0], clip_id=row[1], reviewer_id=reviewer.pk, status=Assignment.Status.LIVE,
+                            lease_expires_at=row[2])
+    assignment._state.adding, assignment._state.db = False, DEFAULT_DB_ALIAS
+    return assignment
+
+
+def _lease_touch(reviewer, assignment_id, now, *, attempted: str) -> Assignment:
+    """Return the caller's live assignment with its lease extended, or raise why not."""
+    if not _postgres():
+        assignment = permissions.assignment_for_reviewer(reviewer, assignment_id, attempted=attempted,
+                                                         for_update=True)
+        _require_live(assignment, reviewer=reviewer, attempted=attempted)
+        _lease_extend(assignment, now)
+        return assignment
+    row = None
+    if permissions.is_uuid(assignment_id):
+        with connection.cursor() as cursor:
+            cursor.execute(*_touch_sql(reviewer, assignment_id, now))
+            row = cursor.fetchone()
+    if row is None:
+        _live_refused(reviewer, assignment_id, attempted=attempted)
+    return _assignment_live(reviewer, row)
 
 
 def _lease_extend(assignment: Assignment, now) -> None:
@@ -295,10 +428,7 @@ def audio_token_issue(*, reviewer, assignment_id, session_key: str | None) -> Au
     """Sign a short-lived token for one play, bound to user, session and assignment."""
     now = timezone.now()
     with transaction.atomic():
-        assignment = permissions.assignment_for_reviewer(reviewer, assignment_id, attempted="audio.token",
-                                                         for_update=True)
-        _require_live(assignment, reviewer=reviewer, attempted="audio.token")
-        _lease_extend(assignment, now)
+        assignment = _lease_touch(reviewer, assignment_id, now, attempted="audio.token")
         token = permissions.audio_token_sign(user=reviewer, session_key=session_key,
                                              subject=f"assignment:{assignment.pk}")
         audit_record(actor=reviewer, action="audio.token", object_type="assignment", object_id=assignment.pk,
@@ -306,8 +436,30 @@ def audio_token_issue(*, reviewer, assignment_id, session_key: str | None) -> Au
     return AudioGrant(token=token, lease_expires_at=assignment.lease_expires_at)
 
 
+def _audio_play_sql(reviewer, assignment_id, nonce: str, now) -> tuple[str, list]:
+    """One statement for a play: the caller's live, granted assignment; the token's nonce
+    spent (a unique row: a second use, even racing, finds it); the play counted below the
+    limit (only with the nonce spent). Returns clip id, audio, spent, count, limit."""
+    grant, grant_params = permissions.clip_grant_sql("a.reviewer_id", "a.clip_id")
+    limit = quotas.limit_sql("plays_per_clip", reviewer.pk)
+    played, played_params = quotas.take_sql((quotas.plays_scope_sql("a.reviewer_id", "a.clip_id"), []), limit,
+                                            source="a, spent")
+    return (f"WITH a AS (SELECT a.id, a.clip_id, a.reviewer_id, c.audio FROM reviews_assignment a "  # noqa: S608  # nosec B608
+            f"JOIN reviews_clip c ON c.id = a.clip_id WHERE a.id = %s AND a.reviewer_id = %s AND a.status = %s "
+            f"AND a.lease_expires_at > %s AND NOT c.withheld AND {grant}), "
+            f"spent AS (INSERT INTO reviews_audiotokenuse (nonce, used_at) SELECT %s, %s FROM a "
+            f"ON CONFLICT (nonce) DO NOTHING RETURNING 1), "
+            f"played AS ({played}) "
+            f"SELECT a.clip_id, a.audio, (SELECT count(*) FROM spent), (SELECT count FROM played), {limit[0]} FROM a",
+            [str(assignment_id), reviewer.pk, Assignment.Status.LIVE, now, *grant_params, nonce, now,
+             *played_params, *limit[1]])
+
+
 def audio_open(*, reviewer, assignment_id, token: str, session_key: str | None) -> Clip:
     """Spend the token, check lease and grant for one fetch, audit it, and return the clip to stream."""
+    if _postgres():
+        return _audio_open_one_statement(reviewer=reviewer, assignment_id=assignment_id, token=token,
+                                         session_key=session_key)
     with transaction.atomic():
         assignment = permissions.assignment_for_reviewer(reviewer, assignment_id, attempted="audio.play")
         refused = permissions.audio_token_consume(token, user=reviewer, session_key=session_key,
@@ -322,6 +474,33 @@ def audio_open(*, reviewer, assignment_id, token: str, session_key: str | None) 
         audit_record(actor=reviewer, action="audio.play", object_type="assignment", object_id=assignment.pk,
                      clip_id=assignment.clip_id)
     return assignment.clip
+
+
+def _audio_open_one_statement(*, reviewer, assignment_id, token: str, session_key: str | None) -> Clip:
+    now = timezone.now()
+    with transaction.atomic():
+        canonical = str(uuid.UUID(str(assignment_id))) if permissions.is_uuid(assignment_id) else None
+        nonce = permissions.audio_token_nonce(token, user=reviewer, session_key=session_key,
+                                              subject=f"assignment:{canonical}")
+        row = None
+        if nonce is not None and canonical:
+            with connection.cursor() as cursor:
+                cursor.execute(*_audio_play_sql(reviewer, canonical, nonce, now))
+                row = cursor.fetchone()
+        if row is None or not row[2]:
+            # Someone else's assignment answers 404 whatever the token; then why this one may not play.
+            assignment = permissions.assignment_for_reviewer(reviewer, assignment_id, attempted="audio.play")
+            reason = "bad_token" if nonce is None else "token_used" if row else "lease_ended"
+            raise NotFoundDenied(object_type="assignment", object_id=assignment.pk, attempted="audio.play",
+                                 reason=reason, clip_id=assignment.clip_id)
+        clip_id, audio, _, count, limit = row
+        if count is None:
+            raise quotas.plays_exceeded(limit)
+        audit_record(actor=reviewer, action="audio.play", object_type="assignment", object_id=canonical,
+                     clip_id=clip_id)
+    clip = Clip(id=clip_id, audio=audio)
+    clip._state.adding, clip._state.db = False, DEFAULT_DB_ALIAS
+    return clip
 
 
 # --- Drafts and transcriptions -------------------------------------------------------
@@ -343,6 +522,9 @@ def draft_save(*, reviewer, assignment_id, text: str, labels, version: int) -> D
         raise InvalidInput(gettext("A version number is required."), code="invalid_version",
                            fields={"version": gettext("A non-negative integer.")})
     now = timezone.now()
+    if _postgres():
+        return _draft_save_one_statement(reviewer=reviewer, assignment_id=assignment_id, text=text, labels=labels,
+                                         version=version, now=now)
     with transaction.atomic():
         assignment = permissions.assignment_for_reviewer(reviewer, assignment_id, attempted="draft.save",
                                                          for_update=True)
@@ -363,18 +545,93 @@ def draft_save(*, reviewer, assignment_id, text: str, labels, version: int) -> D
     return draft
 
 
+def _draft_save_one_statement(*, reviewer, assignment_id, text: str, labels, version: int, now) -> Draft:
+    """draft_save on PostgreSQL: lease check and extension, the draft's compare-and-set on its
+    version, its revision and the schema to check the labels against, in one statement."""
+    clean = labels_normalize(labels)
+    touch, touch_params = _touch_sql(reviewer, assignment_id, now) if permissions.is_uuid(assignment_id) else ("", [])
+    row = None
+    with transaction.atomic():
+        if touch:
+            with connection.cursor() as cursor:
+                cursor.execute(
+                    f"WITH a AS ({touch}), "  # noqa: S608  # nosec B608
+                    # A first save (version 0) creates the draft; a later one must find it at its version.
+                    f"d AS (INSERT INTO reviews_draft (assignment_id, text, labels, version, updated_at) "
+                    f"SELECT a.id, %s, %s::jsonb, %s, %s FROM a WHERE %s = 0 OR EXISTS "
+                    f"(SELECT 1 FROM reviews_draft x WHERE x.assignment_id = a.id) "
+                    f"ON CONFLICT (assignment_id) DO UPDATE SET text = EXCLUDED.text, labels = EXCLUDED.labels, "
+                    f"version = EXCLUDED.version, updated_at = EXCLUDED.updated_at "
+                    f"WHERE reviews_draft.version = %s RETURNING id), "
+                    f"r AS (INSERT INTO reviews_revision (assignment_id, version, kind, text, labels, created_at) "
+                    f"SELECT a.id, %s, %s, %s, %s::jsonb, %s FROM a, d RETURNING id) "
+                    f"SELECT a.id, a.clip_id, a.lease_expires_at, (SELECT id FROM d), (SELECT count(*) FROM r), "
+                    f"{label_rows_sql('a.label_schema_id')}, (SELECT name FROM reviews_labelschema "
+                    f"WHERE id = a.label_schema_id) FROM a",
+                    [*touch_params, text, json.dumps(clean), version + 1, now, version, version,
+                     version + 1, Revision.Kind.DRAFT, text, json.dumps(clean), now])
+                row = cursor.fetchone()
+        if row is None:
+            _live_refused(reviewer, assignment_id, attempted="draft.save")
+        assignment = _assignment_live(reviewer, row)
+        # Refusing here rolls the write back: the labels are checked as before, only later.
+        labels_validate(_label_schema_from_rows(row[6], row[5] or []), labels, complete=False)
+        if row[3] is None:
+            raise StaleVersion()
+        audit_record(actor=reviewer, action="draft.save", object_type="assignment", object_id=assignment.pk,
+                     clip_id=assignment.clip_id, details={"version": version + 1})
+    draft = Draft(id=row[3], assignment=assignment, text=text, labels=clean, version=version + 1, updated_at=now)
+    draft._state.adding, draft._state.db = False, DEFAULT_DB_ALIAS
+    return draft
+
+
+def _submission_land(assignment: Assignment, *, reviewer, text: str, clean: dict, per_clip: int, now) -> None:
+    """After the transcription row, on PostgreSQL in one statement: the submit revision (after
+    the last one, read under the assignment's lock), the assignment ended and its grant gone,
+    the clip counted (done when this was the last transcription it asked for: a conditional
+    UPDATE, whose row lock is the one a read-then-write needed) and the reviewer's day counted."""
+    revoke, revoke_params = permissions.clip_access_revoke_sql(user_id=reviewer.pk, clip_id=assignment.clip_id)
+    counted, counted_params = quotas.submission_count_sql(reviewer=reviewer, now=now)
+    with connection.cursor() as cursor:
+        cursor.execute(
+            "WITH rev AS (INSERT INTO reviews_revision (assignment_id, version, kind, text, labels, created_at) "  # noqa: S608  # nosec B608
+            "SELECT %s, COALESCE(MAX(version), 0) + 1, %s, %s, %s::jsonb, %s FROM reviews_revision "
+            "WHERE assignment_id = %s RETURNING id), "
+            "ended AS (UPDATE reviews_assignment SET status = %s, ended_at = %s WHERE id = %s RETURNING id), "
+            f"revoked AS ({revoke}), "
+            "clip AS (UPDATE reviews_clip SET transcriptions_done = transcriptions_done + 1, status = CASE "
+            "WHEN status = %s AND NOT is_gold AND transcriptions_done >= %s THEN %s ELSE status END "
+            "WHERE id = %s RETURNING id), "
+            f"counted AS ({counted}) "
+            "SELECT (SELECT count(*) FROM rev), (SELECT count(*) FROM ended), (SELECT count(*) FROM revoked), "
+            "(SELECT count(*) FROM clip), (SELECT count(*) FROM counted)",
+            [str(assignment.pk), Revision.Kind.SUBMIT, text, json.dumps(clean), now, str(assignment.pk),
+             Assignment.Status.SUBMITTED, now, str(assignment.pk), *revoke_params,
+             Clip.Status.OPEN, per_clip - 1, Clip.Status.DONE, str(assignment.clip_id), *counted_params])
+    assignment.status, assignment.ended_at = Assignment.Status.SUBMITTED, now
+
+
 def transcription_submit(*, reviewer, assignment_id, text: str, labels,
                          listened_ms: int | None = None) -> tuple[Transcription, bool]:
     """Record the reviewer's transcription once; a retried submit returns the same one."""
     text = _clean_text(text).strip()
     now = timezone.now()
+    postgres = _postgres()
+    # The grant and the label schema come with the locked assignment (their rows change only
+    # with the assignment's status, which the lock reads fresh).
+    annotations = {"grant_held": permissions.clip_grant_held_annotation(reviewer)}
+    if postgres:
+        annotations["label_rows"] = _label_rows_annotation()
     with transaction.atomic():
         assignment = permissions.assignment_for_reviewer(reviewer, assignment_id, attempted="transcription.submit",
-                                                         for_update=True)
+                                                         for_update=True, annotations=annotations)
         if assignment.status == Assignment.Status.SUBMITTED:
             return assignment.transcription, False
         _require_live(assignment, reviewer=reviewer, attempted="transcription.submit")
-        clean = labels_validate(label_schema_describe(assignment.clip.project.label_schema), labels, complete=True)
+        schema = assignment.clip.project.label_schema
+        if postgres:
+            label_schema_attach(schema, assignment.label_rows)
+        clean = labels_validate(label_schema_describe(schema), labels, complete=True)
         if not text and not clean:
             raise InvalidInput(gettext("Type what you hear, or choose labels that say why you cannot."),
                                code="empty_transcription", fields={"text": gettext("Required.")})
@@ -384,20 +641,24 @@ def transcription_submit(*, reviewer, assignment_id, text: str, labels,
             review_status=transcription_review_status(project=assignment.clip.project, clip=assignment.clip),
             **quality.submission_scores(clip=assignment.clip, text=text, labels=clean),  # issue 11: WER, gold
         )
-        last = Revision.objects.filter(assignment=assignment).order_by("-version").values_list("version", flat=True)
-        Revision.objects.create(assignment=assignment, version=(last.first() or 0) + 1, kind=Revision.Kind.SUBMIT,
-                                text=text, labels=clean, created_at=now)
-        _assignment_end(assignment, Assignment.Status.SUBMITTED, now)
-        # One conditional UPDATE (the row lock it takes is the one a read-then-write needed):
-        # the clip is done when this was the last transcription it asked for.
         per_clip = assignment.clip.project.transcriptions_per_clip
-        Clip.objects.filter(pk=assignment.clip_id).update(
-            transcriptions_done=F("transcriptions_done") + 1,
-            status=Case(When(status=Clip.Status.OPEN, is_gold=False, transcriptions_done__gte=per_clip - 1,
-                             then=Value(Clip.Status.DONE)), default=F("status")),
-        )
+        if postgres:
+            _submission_land(assignment, reviewer=reviewer, text=text, clean=clean, per_clip=per_clip, now=now)
+        else:
+            last = Revision.objects.filter(assignment=assignment).order_by("-version").values_list("version",
+                                                                                                    flat=True)
+            Revision.objects.create(assignment=assignment, version=(last.first() or 0) + 1,
+                                    kind=Revision.Kind.SUBMIT, text=text, labels=clean, created_at=now)
+            _assignment_end(assignment, Assignment.Status.SUBMITTED, now)
+            # One conditional UPDATE (the row lock it takes is the one a read-then-write needed):
+            # the clip is done when this was the last transcription it asked for.
+            Clip.objects.filter(pk=assignment.clip_id).update(
+                transcriptions_done=F("transcriptions_done") + 1,
+                status=Case(When(status=Clip.Status.OPEN, is_gold=False, transcriptions_done__gte=per_clip - 1,
+                                 then=Value(Clip.Status.DONE)), default=F("status")),
+            )
+            quotas.submission_count(reviewer=reviewer, now=now)
         transcription_landed(clip_id=assignment.clip_id, per_clip=per_clip)  # agreement once the last lands
-        quotas.submission_count(reviewer=reviewer, now=now)
         audit_record(actor=reviewer, action="transcription.submit", object_type="assignment",
                      object_id=assignment.pk, clip_id=assignment.clip_id, details=_listening_details(listened_ms))
         if assignment.clip.is_gold:  # issue 11: a gold result may pause the reviewer on this project

@@ -28,9 +28,14 @@ from .models import AuditEvent, AuditVerification, Clip, Escalation
 
 PAGE_SIZE = 50
 MAX_PAGE_SIZE = 200
-# A clip's or a day's events are shown whole up to these many; beyond, the page says so.
+# A clip's events are shown whole up to these many; beyond, the page says so.
 HISTORY_LIMIT = 2000
-TIMELINE_LIMIT = 5000
+# A reviewer's day is shown this many events at a time (keyset pages on (at, id), oldest first):
+# a busy day holds thousands, and rendering them all took seconds at 10 million events. Its
+# plays-per-clip table shows the most played clips first, this many (a busy day plays ~250).
+TIMELINE_PAGE_SIZE = 50
+TIMELINE_PLAYS_SHOWN = 50
+TIMELINE_FAILED_LOGINS = 200
 ANOMALY_EVENT_IDS = 100  # event ids an anomaly links to (the search takes at most MAX_EVENT_IDS)
 MAX_EVENT_IDS = 200
 MAX_ACTION_TAKEN = 2000
@@ -263,17 +268,26 @@ class Timeline:
     day: date
     starts_at: datetime
     ends_at: datetime
-    events: list[AuditEvent]
-    truncated: bool
-    plays: list[ClipPlays]
+    events: list[AuditEvent]  # one page, oldest first
+    next_cursor: str | None  # where the next page starts, or None on the last one
+    paged: bool  # a later page (not the day's first)
+    plays: list[ClipPlays]  # the most played (and refused) clips first, at most TIMELINE_PLAYS_SHOWN
+    plays_clips: int  # clips played (or attempted) that day, shown or not
     failed_logins: list[AuditEvent]
 
 
-def reviewer_timeline_query(*, reviewer_id: int, day: date) -> QuerySet:
-    """One reviewer's events of one console day, in order."""
+def reviewer_timeline_query(*, reviewer_id: int, day: date, after: str | None = None,
+                            limit: int = TIMELINE_PAGE_SIZE) -> QuerySet:
+    """One page of one reviewer's events of one console day, oldest first: ``limit + 1`` rows
+    (the extra one says whether a next page exists). ``after`` is the cursor of the previous
+    page's last event; keyset on (at, id) through audit_actor_idx, never OFFSET."""
     start, end = day_bounds(day)
-    return (AuditEvent.objects.filter(actor_id=reviewer_id, at__gte=start, at__lt=end)
-            .order_by("at", "id")[: TIMELINE_LIMIT + 1])
+    events = AuditEvent.objects.filter(actor_id=reviewer_id, at__gte=start, at__lt=end)
+    if after:
+        at, event_id = audit_cursor_decode(after)
+        # at >= cursor bounds the index scan; the OR picks up where the last page stopped.
+        events = events.filter(Q(at__gt=at) | Q(at=at, pk__gt=event_id), at__gte=at)
+    return events.order_by("at", "id")[: limit + 1]
 
 
 def reviewer_plays_query(*, reviewer_id: int, day: date) -> QuerySet:
@@ -290,22 +304,31 @@ def reviewer_plays_query(*, reviewer_id: int, day: date) -> QuerySet:
     )
 
 
-def reviewer_timeline(*, supervisor, username: str, day: date) -> Timeline:
-    """One reviewer's day: every event, plays per clip, and failed sign-ins to the account."""
+def reviewer_timeline(*, supervisor, username: str, day: date, after: str | None = None) -> Timeline:
+    """One reviewer's day: one page of events, plays per clip, and failed sign-ins to the account.
+
+    The day's summaries (plays per clip, failed sign-ins) come with its first page only."""
     start, end = day_bounds(day)
+    if after:
+        audit_cursor_decode(after)  # a bad link is refused before anything is read or audited
     reviewer_id = _reviewer_id(username)
-    events, plays, failed = [], [], []
+    events, plays, failed, plays_clips = [], [], [], 0
     if reviewer_id is not None:
-        events = list(reviewer_timeline_query(reviewer_id=reviewer_id, day=day))
-        plays = [ClipPlays(**row) for row in reviewer_plays_query(reviewer_id=reviewer_id, day=day)]
-        # Failed sign-ins have no actor (nobody signed in); they name the account instead.
-        failed = list(AuditEvent.objects.filter(action="auth.login_failed", actor_name=username, at__gte=start,
-                                                at__lt=end).order_by("at", "id")[:TIMELINE_LIMIT])
+        events = list(reviewer_timeline_query(reviewer_id=reviewer_id, day=day, after=after))
+        if not after:
+            plays = [ClipPlays(**row) for row in reviewer_plays_query(reviewer_id=reviewer_id, day=day)]
+            plays_clips = len(plays)
+            plays = sorted(plays, key=lambda row: (-(row.plays + row.denied), row.first_at))[:TIMELINE_PLAYS_SHOWN]
+            # Failed sign-ins have no actor (nobody signed in); they name the account instead.
+            failed = list(AuditEvent.objects.filter(action="auth.login_failed", actor_name=username, at__gte=start,
+                                                    at__lt=end).order_by("at", "id")[:TIMELINE_FAILED_LOGINS])
+    page, more = events[:TIMELINE_PAGE_SIZE], len(events) > TIMELINE_PAGE_SIZE
     audit_record(actor=supervisor, action="console.timeline", object_type="user",
-                 object_id=reviewer_id if reviewer_id is not None else "", details={"day": day.isoformat()})
+                 object_id=reviewer_id if reviewer_id is not None else "",
+                 details={"day": day.isoformat(), **({"page": "next"} if after else {})})
     return Timeline(username=username, reviewer_id=reviewer_id, day=day, starts_at=start, ends_at=end,
-                    events=events[:TIMELINE_LIMIT], truncated=len(events) > TIMELINE_LIMIT, plays=plays,
-                    failed_logins=failed)
+                    events=page, next_cursor=audit_cursor_encode(page[-1]) if more else None, paged=bool(after),
+                    plays=plays, plays_clips=plays_clips, failed_logins=failed)
 
 
 # --- Anomalies --------------------------------------------------------------------------

@@ -11,6 +11,7 @@ from django.db import DatabaseError, InterfaceError, OperationalError, connectio
 from django.http import HttpResponse, JsonResponse
 from django.shortcuts import redirect, render
 from django.templatetags.static import static
+from django.urls import reverse
 from django.utils.decorators import method_decorator
 from django.utils.html import escape
 from django.utils.http import url_has_allowed_host_and_scheme
@@ -64,9 +65,9 @@ class LogoutView(auth_views.LogoutView):
 @transaction.atomic
 def mfa_verify(request):
     """Ask for the authenticator code; enrol a first device if the user has none."""
-    target = request.GET.get("next") or "/"
+    target = request.GET.get("next") or reverse("home")
     if not url_has_allowed_host_and_scheme(target, allowed_hosts={request.get_host()}):
-        target = "/"
+        target = reverse("home")
     if request.user.is_verified():
         return redirect(target)
     enrolment = mfa.enrolment_for(request.user)

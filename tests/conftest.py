@@ -2,6 +2,7 @@
 token, a demo project with its label schema, real audio through the real ingest, and a
 headless Chromium. Plain helpers are in tests/helpers.py."""
 
+import hashlib
 import os
 
 import pytest
@@ -53,6 +54,59 @@ def _flush_past_the_audit_triggers():
 
 
 _flush_past_the_audit_triggers()
+
+
+# --- What `make test-fast` leaves out (markers registered in pytest.ini) --------------------
+# browser: marked in each tests/test_browser*.py. dsp: the audio pipeline and the disguise
+# themselves. slow: races of many threads, subprocesses, the SQLite race; each proves
+# something the inner loop does not touch. Every entry must match a test (checked below).
+DSP = (
+    "test_disguise.py", "test_audio.py",
+    # ingest commands and the demo seed: dozens of clips through the real pipeline
+    "test_commands.py::test_manifest_ingest_shows_progress_and_a_summary",
+    "test_commands.py::test_folder_ingest_uses_the_options",
+    "test_commands.py::test_parallel_ingest_keeps_file_order_and_reports_clips_per_second",
+    "test_commands.py::test_seed_demo_is_idempotent",
+    "test_api_ingest.py::test_the_demo_manifest_brings_hypotheses_and_two_gold_clips",
+    "test_ingest_fuzz.py",
+)
+SLOW = (
+    "test_queue_sqlite.py", "test_queue_concurrency.py",
+    "test_api_errors.py::test_audio_in_s3_compatible_storage",
+    "test_exfiltration.py::test_production_settings_pass_the_deploy_check",
+    "test_api_errors.py::test_redis_is_the_shared_cache_when_configured",
+    "test_review.py::test_twenty_checkers_race_for_ten_submissions",
+    "test_audit_chain.py::test_twenty_concurrent_writers_never_fork_the_chain",
+    "test_quotas.py::test_twenty_concurrent_leases_against_a_project_limit_of_five",
+    "test_quotas.py::test_twenty_concurrent_leases_by_one_reviewer_against_a_day_of_five",
+    "test_quotas.py::test_twenty_concurrent_submits_each_count_once",
+    "test_quotas.py::test_twenty_concurrent_plays_against_a_limit_of_five",
+)
+
+
+def pytest_collection_modifyitems(config, items):
+    matched = set()
+    for item in items:
+        module, _, name = item.nodeid.rpartition("/")[2].partition("::")
+        test = f"{module}::{name.split('[')[0]}"
+        for marker, entries in ((pytest.mark.dsp, DSP), (pytest.mark.slow, SLOW)):
+            for entry in entries:
+                if entry in (module, test):
+                    item.add_marker(marker)
+                    matched.add(entry)
+    listed = set(DSP) | set(SLOW)
+    whole_suite = {item.nodeid.split("::")[0].rpartition("/")[2] for item in items} >= {
+        entry.split("::")[0] for entry in listed}
+    if whole_suite and listed - matched:
+        raise pytest.UsageError(f"conftest DSP or SLOW names no test: {sorted(listed - matched)}")
+
+
+@pytest.fixture(scope="session")
+def _processed_speech():
+    """`make test-fast` (TEST_FAST_AUDIO=1): each demo speech file goes through the real
+    pipeline once per run and its result is reused by every clip the ingest fixture makes
+    from it. The whole suite processes every clip afresh."""
+    return {} if os.environ.get("TEST_FAST_AUDIO") == "1" else None
 
 
 @pytest.fixture(autouse=True)
@@ -128,9 +182,18 @@ def ingest_client(ingest_user):
 
 
 @pytest.fixture
-def ingest(project, ingest_user):
+def ingest(project, ingest_user, _processed_speech):
     """Ingest speech clips through the real service; returns a function making n clips."""
+    from reviews.audio import clip_audio_process
     from reviews.ingest import clip_ingest
+
+    def audio_process(data: bytes, *, preset=None):
+        if _processed_speech is None:
+            return clip_audio_process(data, preset=preset)
+        key = (hashlib.sha256(data).digest(), preset)
+        if key not in _processed_speech:
+            _processed_speech[key] = clip_audio_process(data, preset=preset)
+        return _processed_speech[key]
 
     def make(count: int = 1, **overrides):
         clips = []
@@ -141,8 +204,8 @@ def ingest(project, ingest_user):
                 "device_serial": f"SN-{i}", "recorded_at": "2026-11-20T08:15:02Z", "locale": "en-US",
                 **overrides,
             }
-            clips.append(clip_ingest(actor=ingest_user, data={**fields,
-                                                              "audio": speech_bytes(names[i % len(names)])}))
+            clips.append(clip_ingest(actor=ingest_user, audio_process=audio_process,
+                                     data={**fields, "audio": speech_bytes(names[i % len(names)])}))
         return clips
 
     return make

@@ -240,3 +240,19 @@ def test_next_sweeps_overdue_leases_at_most_once_per_interval(project, ingest, a
     call_command("expire_leases")
     assert Assignment.objects.get(pk=bobs.pk).status == "expired"
     assert len(events("assignment.expire")) == 2
+
+
+def test_the_assignment_carries_every_url_the_page_uses(project, ingest, alice):
+    """The workspace builds no URL itself: each one comes from the payload, and each one works."""
+    ingest(1)
+    client = session_client(alice)
+    assignment = lease(client)
+    base = f"/api/v1/assignments/{assignment['id']}/"
+    assert assignment["urls"] == {"detail": base, "audio_token": base + "audio-token/", "audio": base + "audio/",
+                                  "draft": base + "draft/", "submit": base + "submit/", "skip": base + "skip/",
+                                  "flag": base + "flag/"}
+    assert (assignment["audio_token_url"], assignment["audio_url"]) == (base + "audio-token/", base + "audio/")
+    urls = assignment["urls"]
+    assert client.get(urls["detail"]).json()["urls"] == urls
+    assert client.put(urls["draft"], {"text": "a", "labels": {}, "version": 0}, format="json").status_code == 200
+    assert client.post(urls["submit"], {"text": "a", "labels": LABELS}, format="json").status_code == 201

@@ -312,6 +312,66 @@ def test_timeline_of_an_unknown_account_says_so(clients):
     assert "There is no account named mallory" in html
 
 
+def next_link(html: str) -> str | None:
+    """The href of a page's "next page" link, unescaped, or None on the last page."""
+    if 'id="next-page"' not in html:
+        return None
+    return html.split('id="next-page"')[0].rsplit('href="', 1)[1].split('"')[0].replace("&amp;", "&")
+
+
+def test_the_timeline_pages_a_busy_day_by_keyset_without_duplicates_or_gaps(clients, alice, bob, monkeypatch):
+    monkeypatch.setattr(supervision, "TIMELINE_PAGE_SIZE", 10)
+    made = []
+    # 25 events of alice's day; eight share one instant across the first page's end (ties go by id),
+    # and bob's events of the same moments are not hers.
+    for second, count in ((0, 6), (1, 8), (2, 11)):
+        with time_machine.travel(DAY + timedelta(seconds=second), tick=False):
+            for _ in range(count):
+                made.append(audit_record(actor=alice, action="audio.play", clip_id=CLIP_A).pk)
+                audit_record(actor=bob, action="audio.play", clip_id=CLIP_A)
+    url, pages, seen = "/console/reviewers/alice/?day=2026-11-20", [], []
+    while url:
+        response = clients["sam"].get("/console/reviewers/alice/" + url if url.startswith("?") else url)
+        assert response.status_code == 200
+        html = response.content.decode()
+        rows = [int(part.split('"', 1)[0]) for part in html.split('id="event-')[1:]]
+        pages.append(html)
+        seen += rows
+        url = next_link(html)
+    assert [len(html.split('id="event-')) - 1 for html in pages] == [10, 10, 5]
+    assert seen == made  # in order, each once, none left out
+    # The day's summaries are on its first page; later pages link back to it.
+    assert 'id="plays-title"' in pages[0] and 'id="plays-title"' not in pages[1]
+    assert 'id="first-page"' in pages[1] and 'href="?day=2026-11-20"' in pages[1]
+    assert "End of the day." in pages[2]
+    # Every page read is audited, as the first one always was.
+    reads = list(AuditEvent.objects.filter(action="console.timeline", actor_name="sam").order_by("id"))
+    assert [e.details for e in reads] == [{"day": "2026-11-20"}] + [{"day": "2026-11-20", "page": "next"}] * 2
+    assert {e.object_id for e in reads} == {str(alice.pk)}
+
+
+def test_the_timeline_shows_the_most_played_clips_first_when_a_day_has_many(clients, alice, monkeypatch):
+    monkeypatch.setattr(supervision, "TIMELINE_PLAYS_SHOWN", 2)
+    once, thrice, twice = uuid.uuid4(), uuid.uuid4(), uuid.uuid4()
+    with time_machine.travel(DAY, tick=True):
+        for clip, times in ((once, 1), (thrice, 3), (twice, 2)):
+            for _ in range(times):
+                audit_record(actor=alice, action="audio.play", clip_id=clip, object_type="assignment")
+    timeline = supervision.reviewer_timeline(supervisor=None, username="alice", day=DAY.date())
+    assert [(row.clip_id, row.plays) for row in timeline.plays] == [(thrice, 3), (twice, 2)]
+    assert timeline.plays_clips == 3
+    html = clients["sam"].get("/console/reviewers/alice/", {"day": "2026-11-20"}).content.decode()
+    assert "The 2 most played of 3 clips." in html and str(once) not in html.split('id="events-title"')[0]
+    assert 'action=audio.play&amp;since=2026-11-20&amp;until=2026-11-20' in html
+
+
+def test_a_broken_timeline_page_link_is_refused_and_not_read(clients, alice):
+    response = clients["sam"].get("/console/reviewers/alice/", {"day": "2026-11-20", "after": "nonsense"})
+    assert response.status_code == 400
+    assert "This page link is not valid" in response.content.decode()
+    assert not AuditEvent.objects.filter(action="console.timeline").exists()
+
+
 # --- Anomalies -------------------------------------------------------------------------------------
 
 def kinds(found, kind):
@@ -402,7 +462,8 @@ def test_activity_outside_working_hours_is_an_anomaly(project, alice, bob, setti
 def test_many_quick_skips_are_an_anomaly_and_slow_ones_are_not(project, alice, bob, settings):
     settings.ANOMALY_QUICK_SKIPS, settings.ANOMALY_QUICK_SKIP_SECONDS = 5, 10
     bare_clips(project, 5)
-    start = datetime(2026, 11, 20, 9, 0, tzinfo=UTC)  # mid-morning: the skips are grouped per day, so none may cross midnight
+    # Mid-morning: the skips are grouped per day, so none may cross midnight.
+    start = datetime(2026, 11, 20, 9, 0, tzinfo=UTC)
     for reviewer, gap in ((alice, 3), (bob, 30)):
         for i in range(5):
             moment = start + timedelta(minutes=10 * i)
@@ -442,6 +503,44 @@ def test_the_anomalies_page_links_to_the_events_behind_each(clients, project, in
     assert AuditEvent.objects.filter(action="console.anomalies", actor_name="sam").count() == 1
 
 
+def test_the_anomalies_page_shows_the_first_of_each_kind_and_pages_through_one_kind(clients, settings, monkeypatch):
+    settings.ANOMALY_FAILED_LOGINS = 1
+    # Whenever the suite runs, the sign-ins of the clients fixture are within working hours.
+    settings.ANOMALY_WORK_START_HOUR, settings.ANOMALY_WORK_END_HOUR = 0, 24
+    monkeypatch.setattr(anomalies, "ANOMALIES_SHOWN", 3)
+    monkeypatch.setattr(anomalies, "ANOMALY_PAGE_SIZE", 3)
+    for n in range(7):
+        audit_record(actor=None, action="auth.login_failed", outcome="denied", actor_name=f"account{n}")
+    everything = {a.event_ids[0] for a in kinds(anomalies.anomalies_find(), "failed_logins")}
+    assert len(everything) == 7
+    linked = lambda html: [int(part.split('"', 1)[0]) for part in html.split('href="/console/audit/?ids=')[1:]]  # noqa: E731
+
+    overview = clients["sam"].get("/console/anomalies/").content.decode()
+    assert len(linked(overview)) == 3 and set(linked(overview)) < everything
+    assert 'Repeated failed sign-ins <span class="count">(7)</span>' in overview
+    assert 'Activity outside working hours <span class="count">(0)</span>' in overview
+    assert 'href="?kind=failed_logins"' in overview and "All 7 of this kind" in overview
+    url, pages, seen = "?kind=failed_logins", 0, []
+    while url:
+        html = clients["sam"].get("/console/anomalies/" + url).content.decode()
+        assert "Many clips skipped" not in html  # one kind only
+        seen += linked(html)
+        pages, url = pages + 1, next_link(html)
+    assert pages == 3 and len(seen) == 7 and set(seen) == everything
+    assert seen[:3] == linked(overview)  # the overview shows the kind's first page
+    reads = list(AuditEvent.objects.filter(action="console.anomalies", actor_name="sam").order_by("id"))
+    assert [e.details for e in reads] == [{"found": 7}] + [
+        {"found": 7, "kind": "failed_logins", "page": page} for page in (1, 2, 3)]
+
+
+@pytest.mark.parametrize("query", [{"kind": "nonsense"}, {"kind": "off_hours", "page": "0"},
+                                   {"kind": "off_hours", "page": "two"}])
+def test_a_broken_anomalies_link_is_refused_and_not_computed(clients, query):
+    response = clients["sam"].get("/console/anomalies/", query)
+    assert response.status_code == 400 and "This anomalies link is not valid" in response.content.decode()
+    assert not AuditEvent.objects.filter(action="console.anomalies").exists()
+
+
 # --- Escalations ---------------------------------------------------------------------------------
 
 def test_sam_takes_listens_to_and_closes_an_escalation(clients, escalation):
@@ -453,6 +552,10 @@ def test_sam_takes_listens_to_and_closes_an_escalation(clients, escalation):
     assert sam.post(f"/api/v1/escalations/{escalation.pk}/audio-token/").status_code == 409  # take it first
     taken = sam.post(f"/api/v1/escalations/{escalation.pk}/take/").json()
     assert (taken["status"], taken["taken_by"]) == ("taken", "sam")
+    base = f"/api/v1/escalations/{escalation.pk}/"
+    assert taken["urls"] == {"take": base + "take/", "close": base + "close/", "audio_token": base + "audio-token/",
+                             "audio": base + "audio/"}
+    assert queue[0]["urls"] == taken["urls"] and queue[0]["taken_by"] is None
     token_response = sam.post(f"/api/v1/escalations/{escalation.pk}/audio-token/")
     assert token_response.status_code == 201
     audio = sam.get(f"/api/v1/escalations/{escalation.pk}/audio/", HTTP_X_AUDIO_TOKEN=token_response.json()["token"])

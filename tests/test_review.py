@@ -94,7 +94,12 @@ def test_accept_ends_the_lease_and_the_grant(reviewed, ingest, alice, cleo):
     assert "reviewer" not in str(body["transcription"]) and "alice" not in str(body)
     item = Review.objects.get(pk=body["id"])
     assert cleo.has_perm("reviews.review_clip", item.clip)
-    response = client.post(f"/api/v1/reviews/{item.pk}/accept/", {}, format="json")
+    # The checker's page builds no URL itself: each one comes from the payload.
+    base = f"/api/v1/reviews/{item.pk}/"
+    assert body["urls"] == {"detail": base, "audio_token": base + "audio-token/", "audio": base + "audio/",
+                            "accept": base + "accept/", "reject": base + "reject/", "adjudicate": base + "adjudicate/"}
+    assert (body["audio_token_url"], body["audio_url"]) == (base + "audio-token/", base + "audio/")
+    response = client.post(body["urls"]["accept"], {}, format="json")
     assert response.status_code == 200 and response.json()["status"] == "accepted"
     transcription.refresh_from_db()
     assert transcription.review_status == "accepted"

@@ -9,7 +9,8 @@
   const $ = (id) => document.getElementById(id);
   const audio = $("audio");
   let item = null;     // the live review shown on the page
-  let loaded = null;   // {id, promise, url}: this lease's audio, fetched once
+  // This lease's audio, fetched once (player.js).
+  const player = ClipAudio.leasePlayer(audio, {csrf, onToken: (iso) => setLease(iso)});
 
   async function api(method, url, body, extraHeaders) {
     const headers = Object.assign({"X-CSRFToken": csrf, "Accept": "application/json"}, extraHeaders || {});
@@ -124,61 +125,21 @@
       : "";
   }
 
-  function forgetAudio() {
-    audio.pause();
-    audio.removeAttribute("src");
-    if (loaded && loaded.url) URL.revokeObjectURL(loaded.url);
-    loaded = null;
-    audio.load();
-  }
-
-  // A fresh single-use token, then the bytes over fetch into a blob: no reusable address,
-  // and the blob lives exactly as long as the lease on this page.
-  async function fetchAudio(current) {
-    const t = await api("POST", current.audio_token_url);
-    if (t.status !== 201) return {message: detail(t, gettext("This clip can no longer be played."))};
-    setLease(t.data.lease_expires_at);
-    let response;
-    try {
-      response = await fetch(current.audio_url, {credentials: "same-origin", cache: "no-store",
-                                                  headers: {"X-Audio-Token": t.data.token}});
-    } catch (err) {
-      return {message: gettext("The audio could not be loaded. Check your connection.")};
-    }
-    if (!response.ok) {
-      let message = gettext("This clip can no longer be played.");
-      try { message = (await response.json()).detail || message; } catch (err) { /* not JSON */ }
-      return {message};
-    }
-    return {blob: await response.blob()};
-  }
-
   function audioFor(current) {
-    if (loaded && loaded.id === current.id) return loaded.promise;
-    const entry = {id: current.id, url: null};
-    entry.promise = fetchAudio(current).then((result) => {
-      if (loaded !== entry) return null;
-      if (result.blob) {
-        entry.url = URL.createObjectURL(result.blob);
-        if (item === current) say(gettext("Clip ready. Listen, then decide."));
-      } else {
-        say(result.message);
-      }
-      return entry.url;
+    const promise = player.load(current.id, current.urls);
+    promise.then((url) => {
+      if (item !== current) return;  // the review left the page meanwhile
+      say(url ? gettext("Clip ready. Listen, then decide.") : player.failure());
     });
-    loaded = entry;
-    return entry.promise;
+    return promise;
   }
 
   async function togglePlay() {
     if (!item) return;
     const current = item;
-    const url = await audioFor(current);
+    const url = await player.load(current.id, current.urls);
     if (!url || current !== item) return;
-    if (audio.dataset.for !== current.id) {
-      audio.src = url;
-      audio.dataset.for = current.id;
-    }
+    player.attach(current.id);
     if (audio.paused) await audio.play().catch(() => say(gettext("Press Play again to start the audio.")));
     else audio.pause();
   }
@@ -192,7 +153,7 @@
 
   function present(current) {
     item = current;
-    forgetAudio();
+    player.forget();
     const adjudicate = current.kind === "adjudicate";
     $("task-title").textContent = adjudicate ? gettext("Decide the final text") : gettext("Check this transcription");
     $("candidates").hidden = !adjudicate;
@@ -220,21 +181,21 @@
   async function next() {
     say(gettext("Loading the next review…"));
     const r = await api("POST", root.dataset.nextUrl);
-    if (r.status === 204) { item = null; forgetAudio(); show("empty"); say(gettext("Nothing to review.")); return; }
+    if (r.status === 204) { item = null; player.forget(); show("empty"); say(gettext("Nothing to review.")); return; }
     if (r.status !== 201) { say(detail(r, gettext("Could not get a review."))); return; }
     present(r.data);
   }
 
   async function decide(path, body, message) {
     if (!item) return;
-    const r = await api("POST", "/api/v1/reviews/" + item.id + "/" + path + "/", body);
+    const r = await api("POST", item.urls[path], body);
     if (!r.ok) {
       const fields = (r.data && r.data.fields) ? " " + Object.values(r.data.fields).join(" ") : "";
       $("form-error").textContent = detail(r, gettext("That did not work.")) + fields;
       return;
     }
     item = null;
-    forgetAudio();
+    player.forget();
     $("done-detail").textContent = message(r.data);
     show("done");
     say(gettext("Saved."));

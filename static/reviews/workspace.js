@@ -20,7 +20,8 @@
   const prefsKey = "annotator:" + (root.dataset.user || "") + ":";
 
   let assignment = null;   // the live assignment shown on the page
-  let loaded = null;       // {id, promise, url, failed}: this lease's audio, fetched once
+  // This lease's audio, fetched once (player.js); a failure that may pass is fetched again.
+  const player = ClipAudio.leasePlayer(audio, {csrf, retry: true, onToken: (iso) => setLease(iso)});
   let speedIndex = 2;
   let zoomIndex = 0;
   let viewStart = 0;       // seconds at the left edge of the zoomed waveform
@@ -117,7 +118,7 @@
     const current = assignment;
     if (!current) return;
     leaseCheckedAt = Date.now();
-    const r = await api("GET", "/api/v1/assignments/" + current.id + "/");
+    const r = await api("GET", current.urls.detail);
     if (current !== assignment || transition) return;
     if (r.ok && r.data.status !== "live") leaseEnded(r.data.status === "revoked");
   }
@@ -269,7 +270,7 @@
     if (saving) await saving;
     const current = assignment;
     if (!current || transition) return;
-    saving = api("PUT", "/api/v1/assignments/" + current.id + "/draft/",
+    saving = api("PUT", current.urls.draft,
       {text: $("text").value, labels: chosenLabels(), version});
     const r = await saving;
     saving = null;
@@ -292,7 +293,7 @@
 
   async function reloadDraft() {
     if (!live()) return;
-    const r = await api("GET", "/api/v1/assignments/" + assignment.id + "/");
+    const r = await api("GET", assignment.urls.detail);
     if (!r.ok) return;
     conflict = false;
     $("conflict").hidden = true;
@@ -306,63 +307,16 @@
 
   // --- Audio: one fetch per lease, replays from memory -------------------------------
   function stopAudio() {
-    audio.pause();
-    audio.removeAttribute("src");
-    delete audio.dataset.for;
-    if (loaded && loaded.url) URL.revokeObjectURL(loaded.url);
-    loaded = null;
+    player.forget();
     region = null;
-    audio.load();
-  }
-
-  // A fresh single-use token, then the bytes over fetch into a blob: no reusable audio
-  // address exists, and the blob lives exactly as long as the lease on this page.
-  async function fetchAudio(current) {
-    const t = await api("POST", current.audio_token_url);
-    if (t.status !== 201) return {message: detail(t, gettext("This clip can no longer be played.")), retry: t.status === 0};
-    setLease(t.data.lease_expires_at);
-    let response;
-    try {
-      response = await fetch(current.audio_url, {
-        credentials: "same-origin", cache: "no-store", headers: {"X-Audio-Token": t.data.token},
-      });
-    } catch (err) {
-      return {message: gettext("The audio could not be loaded. Check your connection."), retry: true};
-    }
-    if (!response.ok) {
-      let message = gettext("This clip can no longer be played.");
-      try { message = (await response.json()).detail || message; } catch (err) { /* not JSON */ }
-      return {message, retry: response.status >= 500};
-    }
-    return {blob: await response.blob()};
-  }
-
-  function audioFor(current) {
-    if (loaded && loaded.id === current.id && !(loaded.failed && loaded.failed.retry)) return loaded.promise;
-    const entry = {id: current.id, url: null, failed: null};
-    entry.promise = fetchAudio(current).then((result) => {
-      if (loaded !== entry) return null;  // the clip left the page meanwhile
-      if (result.blob) entry.url = URL.createObjectURL(result.blob);
-      else entry.failed = result;
-      return entry.url;
-    }).catch(() => {
-      entry.failed = {message: gettext("The audio could not be loaded. Check your connection."), retry: true};
-      return null;
-    });
-    loaded = entry;
-    return entry.promise;
   }
 
   async function ensureAudio() {
     const current = assignment;
-    const url = await audioFor(current);
+    const url = await player.load(current.id, current.urls);
     if (current !== assignment || transition) return false;
-    if (!url) { say(loaded && loaded.failed ? loaded.failed.message : gettext("This clip can no longer be played.")); return false; }
-    if (audio.dataset.for !== current.id) {
-      audio.src = url;
-      audio.dataset.for = current.id;
-      applySpeed();
-    }
+    if (!url) { say(player.failure() || gettext("This clip can no longer be played.")); return false; }
+    if (player.attach(current.id)) applySpeed();
     return true;
   }
 
@@ -604,7 +558,7 @@
   // A fetch still on its way would reach the server after the lease ended, be refused and
   // audited as a play after the lease: let it land first (it is usually done already).
   async function audioSettled() {
-    if (loaded) await loaded.promise;
+    await player.settled();
   }
 
   function stay() {
@@ -624,7 +578,7 @@
     const listenedMs = leave();
     try {
       await audioSettled();
-      const r = await api("POST", "/api/v1/assignments/" + current.id + "/submit/",
+      const r = await api("POST", current.urls.submit,
         {text: $("text").value, labels, listened_ms: listenedMs});
       if (r.ok) {
         sessionStorage.removeItem("listened:" + current.id);
@@ -713,7 +667,7 @@
     const current = assignment;
     const listenedMs = leave();
     await audioSettled();
-    const r = await api("POST", "/api/v1/assignments/" + current.id + "/skip/", {reason, listened_ms: listenedMs});
+    const r = await api("POST", current.urls.skip, {reason, listened_ms: listenedMs});
     if (r.ok) { sessionStorage.removeItem("listened:" + current.id); return next(); }
     stay();
     if (r.status === 409) return leaseEnded(r.data && r.data.code === "assignment_withdrawn");
@@ -727,7 +681,7 @@
     const current = assignment;
     leave();
     await audioSettled();
-    const r = await api("POST", "/api/v1/assignments/" + current.id + "/flag/", {reason});
+    const r = await api("POST", current.urls.flag, {reason});
     if (!r.ok) { stay(); return showError(detail(r, gettext("Could not flag the clip."))); }
     transition = false;
     assignment = null;

@@ -6,16 +6,22 @@ supervisor console's own queries on them, warm, median of several runs.
 
 The database in $DATABASE_URL is migrated first. Events are added only to an empty
 audit table (an already filled one of about the right size is reused); nothing is
-ever deleted. The bulk rows' hashes are random unique hex linked as a chain
-(prev_hash = the previous row's hash) but NOT sealed from the rows' content, and their
+ever deleted. `make bench-audit` fills a throwaway server each time (10 million events:
+about 10 minutes on two idle cores); to time again without refilling, point DATABASE_URL
+at a server of your own (fsync off is fine: this times reads) and run the script twice.
+
+The bulk rows' hashes are random unique hex linked as a chain (prev_hash = the previous
+row's hash) but NOT sealed from the rows' content, and their
 key id names no AUDIT_CHAIN_KEY: the chain of bulk rows is synthetic and ``verify_audit``
 would reject it.
 """
 
 import argparse
 import io
+import multiprocessing
 import os
 import random
+import re
 import statistics
 import sys
 import time
@@ -34,7 +40,7 @@ django.setup()
 from django.conf import settings  # noqa: E402
 from django.contrib.auth import get_user_model  # noqa: E402
 from django.core.management import call_command  # noqa: E402
-from django.db import connection  # noqa: E402
+from django.db import connection, transaction  # noqa: E402
 
 from reviews import anomalies, supervision  # noqa: E402
 from reviews.models import AuditEvent  # noqa: E402
@@ -163,6 +169,7 @@ class Generator:
         rows.sort(key=lambda row: row[0])
         # Randomness for every row's hash in one call; each hash is the next row's prev_hash.
         hexes = os.urandom(32 * len(rows)).hex()
+        request_ids = os.urandom(16 * len(rows)).hex()
         base = self.start + timedelta(days=day)
         day_text = base.strftime("%Y-%m-%d")
         out = []
@@ -180,7 +187,7 @@ class Generator:
             digest = hexes[64 * n: 64 * n + 64]
             out.append(f"{self.next_id}\t{at}\t{actor_id}\t{actor_name}\t{role}\t{action}\t{object_type}\t"
                        f"{object_id}\t{clip if clip else chr(92) + 'N'}\t{outcome}\t{ip or chr(92) + 'N'}\t"
-                       f"{USER_AGENT if actor else ''}\t{uuid.UUID(int=self.rng.getrandbits(128)).hex}\t"
+                       f"{USER_AGENT if actor else ''}\t{request_ids[32 * n: 32 * n + 32]}\t"
                        f"{details}\t{self.prev_hash}\t{digest}\t{SYNTHETIC_KEY_ID}\n")
             self.prev_hash = digest
             self.next_id += 1
@@ -206,36 +213,55 @@ def indexes_drop() -> list[str]:
     return rebuild
 
 
+def _produce(events: int, end: datetime, reviewers, supervisors, ingest, out) -> None:
+    """Generate the days' COPY text in a second process (the bench's fill is half Python, half
+    PostgreSQL: overlapping them nearly halves it on two cores); the sample last."""
+    generator = Generator(events=events, end=end)
+    per_day = events // DAYS
+    for day in range(DAYS):
+        budget = per_day if day < DAYS - 1 else events - per_day * (DAYS - 1)
+        rows = generator.day_rows(day, budget, reviewers, supervisors, ingest)
+        out.put((day, generator.day_copy_text(day, rows), generator.next_id - 1))
+    clip, reviewer, day = generator.sample_clip
+    out.put((None, {"clip": clip, "reviewer": reviewer, "day": (generator.start + timedelta(days=day)).date()},
+             generator.next_id - 1))
+
+
 def fill(events: int) -> dict:
     reviewers, supervisors, ingest = users_ensure()
-    generator = Generator(events=events, end=datetime.now(dt_timezone.utc))
-    per_day = events // DAYS
     columns = ", ".join(COLUMNS)
     started = time.perf_counter()
     rebuild = indexes_drop()
+    days = multiprocessing.get_context("fork").Queue(maxsize=4)
+    producer = multiprocessing.get_context("fork").Process(
+        target=_produce, args=(events, datetime.now(dt_timezone.utc), reviewers, supervisors, ingest, days),
+        daemon=True)
+    connection.close()  # the child must not share (and at exit close) the parent's connection
+    producer.start()
     with connection.cursor() as cursor:
         raw = cursor.cursor
-        for day in range(DAYS):
-            budget = per_day if day < DAYS - 1 else events - per_day * (DAYS - 1)
-            rows = generator.day_rows(day, budget, reviewers, supervisors, ingest)
-            raw.copy_expert(f"COPY {TABLE} ({columns}) FROM STDIN", io.StringIO(generator.day_copy_text(day, rows)))
+        while True:
+            day, text, last_id = days.get(timeout=600)
+            if day is None:
+                sample = text
+                break
+            raw.copy_expert(f"COPY {TABLE} ({columns}) FROM STDIN", io.StringIO(text))
             if day % 15 == 14:
-                say(f"  {generator.next_id - 1:>11,} events after day {day + 1} "
-                    f"({time.perf_counter() - started:.0f} s)")
+                say(f"  {last_id:>11,} events after day {day + 1} ({time.perf_counter() - started:.0f} s)")
+        producer.join()
         copied = time.perf_counter()
-        say(f"COPY of {generator.next_id - 1:,} events: {copied - started:.0f} s; rebuilding {len(rebuild)} indexes")
+        say(f"COPY of {last_id:,} events: {copied - started:.0f} s; rebuilding {len(rebuild)} indexes")
         cursor.execute("SET maintenance_work_mem = '512MB'")
         for statement in rebuild:
             cursor.execute(statement)
-        cursor.execute(f"SELECT setval(pg_get_serial_sequence('{TABLE}', 'id'), %s)", [generator.next_id - 1])
+        cursor.execute(f"SELECT setval(pg_get_serial_sequence('{TABLE}', 'id'), %s)", [last_id])
         indexed = time.perf_counter()
         say(f"Indexes: {indexed - copied:.0f} s")
         # As autovacuum does on a live trail (migration 0016 makes it vacuum the audit table every
         # 100,000 inserts): pages all-visible, so the console's covering indexes are read alone.
         cursor.execute(f"VACUUM ANALYZE {TABLE}")
         say(f"VACUUM ANALYZE: {time.perf_counter() - indexed:.0f} s")
-    clip, reviewer, day = generator.sample_clip
-    return {"clip": clip, "reviewer": reviewer, "day": (generator.start + timedelta(days=day)).date()}
+    return sample
 
 
 def sample_existing() -> dict:
@@ -248,26 +274,42 @@ def sample_existing() -> dict:
 
 # --- Measure ----------------------------------------------------------------------------
 
+def backend_cpu_ms() -> float:
+    """CPU time so far of this connection's PostgreSQL backend (user + system; the server is on
+    this machine), in ms at the kernel's clock-tick resolution (10 ms): read over several runs.
+    With the Python side's process time it is the work of a request, whatever the load: on
+    shared cores the wall time is that work plus waiting for a core."""
+    with connection.cursor() as cursor:
+        cursor.execute("SELECT pg_backend_pid()")
+        pid = cursor.fetchone()[0]
+    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) * 1000 / os.sysconf("SC_CLK_TCK")
+
+
 def timed(label: str, make_rows, runs: int) -> float:
     for _ in range(2):  # warm
         make_rows()
     samples = []
+    cpu_started, db_started = time.process_time(), backend_cpu_ms()
     for _ in range(runs):
         started = time.perf_counter()
         count = len(make_rows())
         samples.append((time.perf_counter() - started) * 1000)
+    cpu = (time.process_time() - cpu_started) * 1000 / runs
+    db_cpu = (backend_cpu_ms() - db_started) / runs
     median = statistics.median(samples)
     say(f"  {label:<58} median {median:8.2f} ms  (min {min(samples):.2f}, max {max(samples):.2f}, "
-        f"{count} rows, {runs} runs)")
+        f"{count} rows, {runs} runs; CPU per run: Python {cpu:.1f} ms, PostgreSQL {db_cpu:.0f} ms)")
     return median
 
 
-def pages_time(sample: dict, runs: int) -> dict[str, float]:
+def pages_time(sample: dict, runs: int) -> dict[str, tuple[float, float, float, int, int]]:
     """Time every console page end to end (middleware, queries, its own audit event, template)
     through Django's test client as a verified supervisor: what a supervisor waits for, less
-    the network."""
+    the network. Return each page's median wall and Python CPU milliseconds (this process: view,
+    template, driver), its PostgreSQL backend's CPU milliseconds (mean), SQL statements and bytes."""
     from django.test import Client
-    from django.test.utils import override_settings
+    from django.test.utils import CaptureQueriesContext, override_settings
     from django_otp import DEVICE_ID_SESSION_KEY
     from django_otp.plugins.otp_totp.models import TOTPDevice
 
@@ -283,15 +325,21 @@ def pages_time(sample: dict, runs: int) -> dict[str, float]:
     session[DEVICE_ID_SESSION_KEY] = device.persistent_id
     session.save()
     reviewer, day, clip = sample["reviewer"], sample["day"], sample["clip"]
+    timeline = f"/console/reviewers/{reviewer}/?day={day}"
     pages = {
         "/console/ (chain status, open escalations)": "/console/",
         "/console/audit/ no filter": "/console/audit/",
         "/console/audit/ one reviewer, one day": f"/console/audit/?reviewer={reviewer}&since={day}&until={day}",
+        "/console/audit/ ... its next page (keyset link)": None,
         "/console/audit/ one rare action": "/console/audit/?action=auth.login_failed",
         "/console/clips/<clip>/ clip history": f"/console/clips/{clip}/",
-        "/console/reviewers/<name>/?day= timeline": f"/console/reviewers/{reviewer}/?day={day}",
-        f"/console/anomalies/ (last {settings.ANOMALY_WINDOW_DAYS} days)": "/console/anomalies/",
+        "/console/reviewers/<name>/?day= timeline": timeline,
+        "/console/reviewers/<name>/ ... its next page (keyset link)": None,
+        f"/console/anomalies/ (last {settings.ANOMALY_WINDOW_DAYS} days, all kinds)": "/console/anomalies/",
+        "/console/anomalies/?kind=play_after_lease (one kind, page 1)": "/console/anomalies/?kind=play_after_lease",
+        "/console/anomalies/?kind=quick_skips (one kind, page 1)": "/console/anomalies/?kind=quick_skips",
         "/console/escalations/": "/console/escalations/",
+        "/console/quality/ (last 30 days)": "/console/quality/",
         "/api/v1/audit-events/ one reviewer, one day":
             f"/api/v1/audit-events/?reviewer={reviewer}&since={day}&until={day}",
     }
@@ -300,20 +348,36 @@ def pages_time(sample: dict, runs: int) -> dict[str, float]:
     static = override_settings(STORAGES={**settings.STORAGES, "staticfiles": {
         "BACKEND": "django.contrib.staticfiles.storage.StaticFilesStorage"}})
     static.enable()
+    previous = None
     for label, path in pages.items():
+        if path is None:  # the page after the previous one, through its own "next page" link
+            html = previous.content.decode()
+            if 'id="next-page"' not in html:
+                say(f"  {label:<62} no next page: not timed")
+                continue
+            link = html.split('id="next-page"')[0].rsplit('href="', 1)[1].split('"')[0].replace("&amp;", "&")
+            path = previous.request["PATH_INFO"] + link if link.startswith("?") else link
         page_runs = max(1, min(3, runs)) if "anomalies" in path else runs
         answer = client.get(path)
         if answer.status_code != 200:
-            say(f"  {label:<58} answered {answer.status_code}: not timed")
+            say(f"  {label:<62} answered {answer.status_code}: not timed")
             continue
-        samples = []
+        samples, cpu = [], []
+        db_started = backend_cpu_ms()
         for _ in range(page_runs):
-            started = time.perf_counter()
+            started, started_cpu = time.perf_counter(), time.process_time()
             answer = client.get(path)
             samples.append((time.perf_counter() - started) * 1000)
-        results[label] = statistics.median(samples)
-        say(f"  {label:<58} median {results[label]:8.1f} ms  (max {max(samples):.1f}, {len(answer.content):,} "
-            f"bytes, {page_runs} runs)")
+            cpu.append((time.process_time() - started_cpu) * 1000)
+        db_cpu = (backend_cpu_ms() - db_started) / page_runs
+        with CaptureQueriesContext(connection) as queries:
+            client.get(path)
+        previous = answer
+        results[label] = (statistics.median(samples), statistics.median(cpu), db_cpu, len(queries.captured_queries),
+                          len(answer.content))
+        say(f"  {label:<62} median {results[label][0]:8.1f} ms  (max {max(samples):.1f}, CPU: Python "
+            f"{results[label][1]:.1f} ms, PostgreSQL {db_cpu:.0f} ms; {len(queries.captured_queries)} queries, "
+            f"{len(answer.content):,} bytes, {page_runs} runs)")
     static.disable()
     return results
 
@@ -408,7 +472,7 @@ def main() -> int:
           lambda: list(supervision.audit_events_query(
               filters=supervision.AuditFilters(action="auth.login_failed"))), args.runs)
     reviewer_id = get_user_model().objects.get(username=reviewer).pk
-    timed("reviewer timeline: events of the day",
+    timed("reviewer timeline: the day's first page",
           lambda: list(supervision.reviewer_timeline_query(reviewer_id=reviewer_id, day=day)), args.runs)
     timed("reviewer timeline: plays per clip",
           lambda: list(supervision.reviewer_plays_query(reviewer_id=reviewer_id, day=day)), args.runs)
@@ -425,21 +489,36 @@ def main() -> int:
     explain("clip history", supervision.clip_history_query(clip_id=clip))
     explain("audit search, same filter, second page",
             supervision.audit_events_query(filters=day_filter, cursor=cursor))
+    day_events = list(supervision.reviewer_timeline_query(reviewer_id=reviewer_id, day=day))
+    explain("reviewer timeline, second page (keyset)", supervision.reviewer_timeline_query(
+        reviewer_id=reviewer_id, day=day, after=supervision.audit_cursor_encode(day_events[-2])))
 
-    for sql, ms in sorted(anomaly_statements, key=lambda item: -item[1])[:4]:
+    explainable = [(sql, ms) for sql, ms in anomaly_statements if not sql.lstrip().upper().startswith("SET")]
+    for sql, ms in sorted(explainable, key=lambda item: -item[1])[:5]:
+        # A chunked read runs as a server-side cursor: explain the query itself.
+        sql = re.sub(r'^DECLARE "[^"]+" NO SCROLL CURSOR WITHOUT HOLD FOR ', "", sql)
         say(f"\n--- EXPLAIN (ANALYZE, BUFFERS): anomalies statement that took {ms:.1f} ms")
-        with connection.cursor() as cursor:
+        say(f"    {sql[:400]}{' ...' if len(sql) > 400 else ''}")
+        # In the anomalies' own transaction settings (JIT off, their work_mem), as the page runs it.
+        with transaction.atomic(), connection.cursor() as cursor:
+            anomalies._session_tune()
             cursor.execute("EXPLAIN (ANALYZE, BUFFERS) " + sql)
-            say("\n".join(row[0] for row in cursor.fetchall()))
+            say("\n".join(row[0] if len(row[0]) < 300 else row[0][:300] + " ..." for row in cursor.fetchall()))
 
     say(f"\nTargets at {total:,} events:")
     for label, median in results.items():
         say(f"  {label:<58} {median:8.2f} ms  (< 50 ms) {'OK' if median < 50 else 'MISSED'}")
     say(f"  {'anomalies (the query work)':<58} {anomalies_ms:8.2f} ms  (< 500 ms) "
         f"{'OK' if anomalies_ms < 500 else 'MISSED'}")
-    for label, median in pages.items():
+    load = " / ".join(f"{value:.1f}" for value in os.getloadavg())
+    say(f"\nPages at {total:,} events (load average {load}):\n"
+        "| page | events | wall ms (median) | CPU ms: Python + PostgreSQL | queries | bytes | budget (wall) |\n"
+        "|---|---|---|---|---|---|---|")
+    for label, (median, cpu, db_cpu, queries, size) in pages.items():
         budget = 500 if "anomalies" in label else 200
-        say(f"  page {label:<53} {median:8.2f} ms  (< {budget} ms) {'OK' if median < budget else 'MISSED'}")
+        say(f"| {label} | {total:,} | {median:.0f} | {cpu:.0f} + {db_cpu:.0f} = {cpu + db_cpu:.0f} | {queries} | "
+            f"{size:,} | < {budget} ms "
+            f"{'OK' if median < budget else 'MISSED'} |")
     say(f"\nWhole run: {time.perf_counter() - wall:.0f} s")
     return 0
 
