@@ -387,11 +387,11 @@ def anomalies_view(*, supervisor, kind: str | None = None, page: str | None = No
     """
     errors = {}
     if kind and kind not in ANOMALY_KINDS:
-        errors["kind"] = "One of " + ", ".join(ANOMALY_KINDS) + "."
+        errors["kind"] = gettext("One of: %(choices)s") % {"choices": ", ".join(ANOMALY_KINDS)}
     if page and not (page.isdigit() and 1 <= int(page) <= 10_000):
-        errors["page"] = "A page number from 1."
+        errors["page"] = gettext("A page number from 1.")
     if errors:
-        raise InvalidInput("This anomalies link is not valid.", code="invalid_filters", fields=errors)
+        raise InvalidInput(gettext("This anomalies link is not valid."), code="invalid_filters", fields=errors)
     number = int(page) if page and kind else 1
     found = anomalies_find(now=now, kinds=(kind,) if kind else None)
     sections = []

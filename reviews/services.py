@@ -95,7 +95,7 @@ def labels_normalize(labels) -> dict:
     if labels in (None, ""):
         return {}
     if not isinstance(labels, dict):
-        raise InvalidInput("Labels must map group keys to lists of label keys.", code="invalid_labels")
+        raise InvalidInput(gettext("Labels must map group keys to lists of label keys."), code="invalid_labels")
     clean = {}
     for group_key, chosen in labels.items():
         chosen = [chosen] if isinstance(chosen, str) else chosen
