@@ -281,7 +281,8 @@ def test_every_console_page_renders_in_arabic(project, ingest, alice, sam, setti
     for path in ("/console/", "/console/audit/?reviewer=alice", "/console/audit/?since=nonsense",
                  f"/console/clips/{assignment.clip_id}/", "/console/reviewers/alice/", "/console/anomalies/",
                  "/console/escalations/", f"/console/escalations/{escalation.pk}/", "/console/quality/",
-                 "/console/quality/?view=day", "/console/quality/?days=0"):
+                 "/console/quality/?view=day", "/console/quality/?days=0", "/console/anomalies/?kind=denied_attempts",
+                 "/console/anomalies/?kind=nonsense", "/console/reviewers/alice/?after=nonsense"):
         response = client.get(path)
         pages[path] = response.content.decode()
         assert response.status_code in (200, 400), path
@@ -291,6 +292,23 @@ def test_every_console_page_renders_in_arabic(project, ingest, alice, sam, setti
     assert "مفتوح" in pages[f"/console/escalations/{escalation.pk}/"]  # the status word, translated
     assert "بعض حقول البحث غير صالحة." in pages["/console/audit/?since=nonsense"]
     assert "عدد أيام من 1 إلى" in pages["/console/quality/?days=0"]
+    assert "الصفحة 1، " in pages["/console/anomalies/?kind=denied_attempts"]  # one kind, paged
+    assert "رابط الحالات غير المعتادة هذا غير صالح." in pages["/console/anomalies/?kind=nonsense"]
+    assert "هذا اليوم من بدايته" in pages["/console/reviewers/alice/?after=nonsense"]  # a bad timeline cursor
+
+
+@pytest.mark.parametrize("path,script", [("/workspace/", "workspace.js"), ("/review/", "review.js"),
+                                         ("/console/escalations/", "console.js")])
+def test_the_player_loads_after_the_catalogue_and_before_the_page_script(path, script, alice, sam, db):
+    """player.js takes its words from the catalogue as it loads: deferred scripts run in
+    document order, so the catalogue must come first."""
+    from reviews import permissions
+    from tests.helpers import make_user
+
+    user = {"/workspace/": alice, "/review/": make_user("carol", permissions.CHECKER)}.get(path, sam)
+    page = session_client(user).get(path).content.decode()
+    order = [page.find(name) for name in ('src="/jsi18n/"', "reviews/player.js", f"reviews/{script}")]
+    assert -1 not in order and order == sorted(order), order
 
 
 def test_the_checker_and_feedback_pages_render_in_arabic(alice, db):
