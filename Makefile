@@ -9,7 +9,7 @@ HOST ?= 127.0.0.1
 PORT ?= 8000
 WORKERS ?= 3
 
-.PHONY: run test system-deps system-test-deps clean
+.PHONY: run test system-deps system-test-deps clean messages
 
 # Debian packages: install only what is missing (apt-get update once, first).
 system-deps:
@@ -21,6 +21,7 @@ system-deps:
 system-test-deps: system-deps
 	@missing=""; \
 	command -v chromium >/dev/null || missing="$$missing chromium"; \
+	command -v xgettext >/dev/null && command -v msgfmt >/dev/null || missing="$$missing gettext"; \
 	ls /usr/lib/postgresql/*/bin/initdb >/dev/null 2>&1 || command -v psql >/dev/null || missing="$$missing postgresql"; \
 	if [ -n "$$missing" ]; then echo "Installing:$$missing"; apt-get update -q && $(APT_INSTALL) $$missing; fi
 
@@ -67,6 +68,20 @@ lint: $(VENV)/.test-deps
 
 clean:
 	rm -rf $(VENV) var
+
+# Translations (issue 12): collect every marked string into locale/<lang>/LC_MESSAGES/*.po
+# (pages and Python: django.po; scripts: djangojs.po), then, after translating, compile the
+# .mo files that are committed beside them. tests/test_i18n.py fails while a string is new,
+# untranslated, fuzzy or not compiled. Needs GNU gettext (`make system-test-deps` installs it).
+MESSAGES_ARGS := --ignore=tests --ignore=var --ignore=docs --ignore=.venv --add-location=file --no-obsolete
+messages: $(VENV)/.run-deps
+	$(PY) manage.py makemessages --all $(MESSAGES_ARGS)
+	$(PY) manage.py makemessages --all -d djangojs $(MESSAGES_ARGS)
+	@echo "Translate the empty and fuzzy entries, then: make compile-messages"
+
+.PHONY: compile-messages
+compile-messages: $(VENV)/.run-deps
+	$(PY) manage.py compilemessages --ignore=.venv
 
 # Privacy benchmark of the voice disguise (issues 7, 13): optional heavy dependencies in
 # their own virtualenv (.venv-bench), see tests/bench/privacy/. Every preset in one run

@@ -14,6 +14,7 @@ from django.contrib.auth import get_user_model
 from django.db import connection, transaction
 from django.db.models import Count, Exists, OuterRef, Q, QuerySet, Subquery
 from django.utils import timezone
+from django.utils.translation import gettext, gettext_lazy, ngettext
 
 from .audit import audit_record
 from .errors import InvalidInput
@@ -22,13 +23,13 @@ from .quotas import Limits, limits_for, limits_for_many
 from .supervision import ALLOWED, ANOMALY_EVENT_IDS, console_time_zone, day_bounds
 
 ANOMALY_KINDS = {
-    "repeated_fetches": "Clip audio fetched again and again",
-    "long_listening": "Clip listened to far longer than careful work needs",
-    "play_after_lease": "Play attempted after the lease ended",
-    "denied_attempts": "Repeated denied attempts",
-    "failed_logins": "Repeated failed sign-ins",
-    "quick_skips": "Many clips skipped right after leasing",
-    "off_hours": "Activity outside working hours",
+    "repeated_fetches": gettext_lazy("Clip audio fetched again and again"),
+    "long_listening": gettext_lazy("Clip listened to far longer than careful work needs"),
+    "play_after_lease": gettext_lazy("Play attempted after the lease ended"),
+    "denied_attempts": gettext_lazy("Repeated denied attempts"),
+    "failed_logins": gettext_lazy("Repeated failed sign-ins"),
+    "quick_skips": gettext_lazy("Many clips skipped right after leasing"),
+    "off_hours": gettext_lazy("Activity outside working hours"),
 }
 
 
@@ -45,7 +46,7 @@ class Anomaly:
 
     @property
     def title(self) -> str:
-        return ANOMALY_KINDS[self.kind]
+        return str(ANOMALY_KINDS[self.kind])
 
     @property
     def event_ids_param(self) -> str:
@@ -55,7 +56,9 @@ class Anomaly:
 def _who(actor_name: str, client_ip: str | None = None) -> str:
     if actor_name:
         return actor_name
-    return f"unknown account from {client_ip}" if client_ip else "unknown account"
+    if client_ip:
+        return gettext("unknown account from %(address)s") % {"address": client_ip}
+    return gettext("unknown account")
 
 
 def fetch_threshold(reviewer, limits: Limits | None = None) -> int:
@@ -96,8 +99,11 @@ def _repeated_fetches(window: QuerySet) -> list[Anomaly]:
     return [
         Anomaly(kind="repeated_fetches", actor_name=g["actor_name"], actor_id=g["actor_id"], clip_id=g["clip_id"],
                 count=g["count"],
-                summary=f"{g['actor_name']} fetched one clip's audio {g['count']} times (more than {limit}; the "
-                        f"page needs one fetch per lease, replays are free).",
+                summary=ngettext("%(name)s fetched one clip's audio %(count)d time (more than %(limit)d; the page "
+                                 "needs one fetch per lease, replays are free).",
+                                 "%(name)s fetched one clip's audio %(count)d times (more than %(limit)d; the page "
+                                 "needs one fetch per lease, replays are free).", g["count"])
+                % {"name": g["actor_name"], "count": g["count"], "limit": limit},
                 event_ids=tuple(sorted(event_ids[(g["actor_id"], g["clip_id"])])[:ANOMALY_EVENT_IDS]))
         for g, limit in flagged
     ]
@@ -120,9 +126,10 @@ def _long_listening(window: QuerySet) -> list[Anomaly]:
             found.append(Anomaly(
                 kind="long_listening", actor_name=actor_name, actor_id=actor_id, clip_id=clip_id,
                 count=round(listened / duration),
-                summary=f"{actor_name} listened to a {duration / 1000:.1f} s clip for {listened / 1000:.0f} s "
-                        f"(about {listened / duration:.0f} times its length; more than {passes} times and "
-                        f"{floor_ms // 1000} s).",
+                summary=gettext("%(name)s listened to a %(length).1f s clip for %(listened).0f s (about %(times).0f "
+                                "times its length; more than %(passes)d times and %(floor)d s).")
+                % {"name": actor_name, "length": duration / 1000, "listened": listened / 1000,
+                   "times": listened / duration, "passes": passes, "floor": floor_ms // 1000},
                 event_ids=(event_id,)))
     return found
 
@@ -148,8 +155,11 @@ def _play_after_lease(window: QuerySet) -> list[Anomaly]:
     return [
         Anomaly(kind="play_after_lease", actor_name=_who(actor_name), actor_id=actor_id, clip_id=clip_id,
                 count=len(event_ids),
-                summary=f"{_who(actor_name)} tried to play a clip {len(event_ids)} time(s) after the lease "
-                        f"ended or the clip was withdrawn.",
+                summary=ngettext("%(name)s tried to play a clip %(count)d time after the lease ended or the clip "
+                                 "was withdrawn.",
+                                 "%(name)s tried to play a clip %(count)d times after the lease ended or the clip "
+                                 "was withdrawn.", len(event_ids))
+                % {"name": _who(actor_name), "count": len(event_ids)},
                 event_ids=tuple(event_ids[:ANOMALY_EVENT_IDS]))
         for (actor_id, actor_name, clip_id), event_ids in sorted(groups.items(), key=lambda item: -len(item[1]))
     ]
@@ -182,15 +192,19 @@ def _denied_attempts(window: QuerySet) -> list[Anomaly]:
         if len(event_ids) >= limit:
             found.append(Anomaly(
                 kind="denied_attempts", actor_name=actor_name, actor_id=actor_id, day=day, count=len(event_ids),
-                summary=f"{actor_name} was refused {len(event_ids)} times on {day}.",
+                summary=ngettext("%(name)s was refused %(count)d time on %(day)s.",
+                                 "%(name)s was refused %(count)d times on %(day)s.", len(event_ids))
+                % {"name": actor_name, "count": len(event_ids), "day": day},
                 event_ids=tuple(event_ids[:ANOMALY_EVENT_IDS])))
     # Nobody signed in: the address is all there is to group by.
     for (client_ip,), day, event_ids in _by_day(denied.filter(actor_id__isnull=True), "client_ip"):
         if len(event_ids) >= limit:
             found.append(Anomaly(
                 kind="denied_attempts", actor_name=_who("", client_ip), day=day, count=len(event_ids),
-                summary=f"Requests without sign-in from {client_ip or 'an unknown address'} were refused "
-                        f"{len(event_ids)} times on {day}.",
+                summary=ngettext("Requests without sign-in from %(address)s were refused %(count)d time on %(day)s.",
+                                 "Requests without sign-in from %(address)s were refused %(count)d times on %(day)s.",
+                                 len(event_ids))
+                % {"address": client_ip or gettext("an unknown address"), "count": len(event_ids), "day": day},
                 event_ids=tuple(event_ids[:ANOMALY_EVENT_IDS])))
     return found
 
@@ -204,14 +218,18 @@ def _failed_logins(window: QuerySet) -> list[Anomaly]:
         if len(event_ids) >= limit:
             found.append(Anomaly(
                 kind="failed_logins", actor_name=actor_name, day=day, count=len(event_ids),
-                summary=f"{len(event_ids)} failed sign-ins to {actor_name}'s account on {day}.",
+                summary=ngettext("%(count)d failed sign-in to %(name)s's account on %(day)s.",
+                                 "%(count)d failed sign-ins to %(name)s's account on %(day)s.", len(event_ids))
+                % {"count": len(event_ids), "name": actor_name, "day": day},
                 event_ids=tuple(event_ids[:ANOMALY_EVENT_IDS])))
     for (client_ip,), day, event_ids in _by_day(failed.filter(actor_name=""), "client_ip"):
         if len(event_ids) >= limit:
             found.append(Anomaly(
                 kind="failed_logins", actor_name=_who("", client_ip), day=day, count=len(event_ids),
-                summary=f"{len(event_ids)} failed sign-ins to unknown accounts from "
-                        f"{client_ip or 'an unknown address'} on {day}.",
+                summary=ngettext("%(count)d failed sign-in to unknown accounts from %(address)s on %(day)s.",
+                                 "%(count)d failed sign-ins to unknown accounts from %(address)s on %(day)s.",
+                                 len(event_ids))
+                % {"count": len(event_ids), "address": client_ip or gettext("an unknown address"), "day": day},
                 event_ids=tuple(event_ids[:ANOMALY_EVENT_IDS])))
     return found
 
@@ -240,7 +258,9 @@ def _quick_skips(window: QuerySet) -> list[Anomaly]:
         if count >= limit:
             found.append(Anomaly(
                 kind="quick_skips", actor_name=actor_name, actor_id=actor_id, day=day, count=count,
-                summary=f"{actor_name} skipped {count} clips within {seconds} s of leasing them on {day}.",
+                summary=ngettext("%(name)s skipped %(count)d clip within %(seconds)d s of leasing it on %(day)s.",
+                                 "%(name)s skipped %(count)d clips within %(seconds)d s of leasing them on %(day)s.",
+                                 count) % {"name": actor_name, "count": count, "seconds": seconds, "day": day},
                 event_ids=tuple(sorted(event_ids))[:ANOMALY_EVENT_IDS]))
     return found
 
@@ -284,8 +304,11 @@ def _off_hours(window: QuerySet, *, since: datetime, until: datetime) -> list[An
         event_ids.sort()
     return [
         Anomaly(kind="off_hours", actor_name=actor_name, actor_id=actor_id, day=day, count=len(event_ids),
-                summary=f"{actor_name} was active outside {start:02d}:00-{end:02d}:00 on {day} "
-                        f"({len(event_ids)} events).",
+                summary=ngettext("%(name)s was active outside %(start)02d:00-%(end)02d:00 on %(day)s (%(count)d "
+                                 "event).",
+                                 "%(name)s was active outside %(start)02d:00-%(end)02d:00 on %(day)s (%(count)d "
+                                 "events).", len(event_ids))
+                % {"name": actor_name, "start": start, "end": end, "day": day, "count": len(event_ids)},
                 event_ids=tuple(event_ids[:ANOMALY_EVENT_IDS]))
         for (actor_id, actor_name), day, event_ids in _busiest_first(groups)
     ]
@@ -364,11 +387,11 @@ def anomalies_view(*, supervisor, kind: str | None = None, page: str | None = No
     """
     errors = {}
     if kind and kind not in ANOMALY_KINDS:
-        errors["kind"] = "One of " + ", ".join(ANOMALY_KINDS) + "."
+        errors["kind"] = gettext("One of: %(choices)s") % {"choices": ", ".join(ANOMALY_KINDS)}
     if page and not (page.isdigit() and 1 <= int(page) <= 10_000):
-        errors["page"] = "A page number from 1."
+        errors["page"] = gettext("A page number from 1.")
     if errors:
-        raise InvalidInput("This anomalies link is not valid.", code="invalid_filters", fields=errors)
+        raise InvalidInput(gettext("This anomalies link is not valid."), code="invalid_filters", fields=errors)
     number = int(page) if page and kind else 1
     found = anomalies_find(now=now, kinds=(kind,) if kind else None)
     sections = []

@@ -9,6 +9,7 @@ from django.db import DatabaseError, InterfaceError, OperationalError, transacti
 from django.http import Http404, HttpResponse
 from django.middleware.csrf import get_token
 from django.utils.decorators import method_decorator
+from django.utils.translation import gettext
 from drf_spectacular.utils import extend_schema, extend_schema_view
 from rest_framework import exceptions, parsers, serializers, status
 from rest_framework.response import Response
@@ -395,8 +396,8 @@ class FlagView(ReviewerView):
                                         reason=serializer.validated_data["reason"])
         return Response(FlaggedSerializer({
             "escalation": escalation.pk,
-            "detail": "Thank you for flagging this. The clip has been taken out of every queue and a supervisor "
-                      "will look at it. If it stayed with you, take a break before the next one.",
+            "detail": gettext("Thank you for flagging this. The clip has been taken out of every queue and a "
+                              "supervisor will look at it. If it stayed with you, take a break before the next one."),
         }).data, status=status.HTTP_201_CREATED)
 
 

@@ -14,6 +14,8 @@ from django.shortcuts import redirect, render
 from django.urls import reverse
 from django.utils import timezone
 from django.utils.dateparse import parse_date
+from django.utils.translation import gettext, gettext_noop
+from django.utils.translation import gettext_lazy as _
 from django.views.decorators.http import require_GET, require_POST
 from drf_spectacular.types import OpenApiTypes
 from drf_spectacular.utils import OpenApiParameter, extend_schema
@@ -37,6 +39,10 @@ from .models import Escalation
 from .permissions import IsSupervisor
 
 CONSOLE_ATTEMPT = "page.console"
+# The clip and escalation statuses the pages show with {% translate status %}: their values stay
+# the stored codes, and these markers let makemessages find the words to translate.
+STATUS_WORDS = (gettext_noop("open"), gettext_noop("done"), gettext_noop("flagged"), gettext_noop("purged"),
+                gettext_noop("taken"), gettext_noop("closed"))
 
 
 def supervisor_page(view):
@@ -193,7 +199,8 @@ class AuditEventListView(SupervisorView):
         try:
             limit = int(request.query_params.get("limit") or supervision.PAGE_SIZE)
         except ValueError:
-            raise InvalidInput("limit is a number.", code="invalid_filters", fields={"limit": "A number."}) from None
+            raise InvalidInput(gettext("limit is a number."), code="invalid_filters",
+                               fields={"limit": gettext("A number.")}) from None
         filters = supervision.audit_filters_parse(params=request.query_params)
         page = supervision.audit_search(supervisor=request.user, filters=filters,
                                         cursor=request.query_params.get("cursor"), limit=limit)
@@ -218,8 +225,8 @@ class EscalationListView(SupervisorView):
         responses={200: EscalationListSerializer, **errors(400, *COMMON)}, auth=SESSION)
     def get(self, request):
         if request.query_params.get("status", None) == "":
-            raise InvalidInput("status is one of open, taken, closed, all.", code="invalid_filters",
-                               fields={"status": "One of open, taken, closed, all."})
+            raise InvalidInput(gettext("status is one of open, taken, closed, all."), code="invalid_filters",
+                               fields={"status": gettext("One of open, taken, closed, all.")})
         serializer = EscalationStatusSerializer(data=request.query_params)
         serializer.is_valid(raise_exception=True)
         wanted = serializer.validated_data["status"]
@@ -284,36 +291,36 @@ class EscalationAudioView(SupervisorView):
 
 QUALITY_COLUMNS = [
     # (sort key, heading, what the figure is)
-    ("clips", "Clips", "Transcriptions submitted"),
-    ("gold_count", "Gold", "Gold clips done"),
-    ("gold_accuracy", "Gold accuracy", "Mean of word accuracy (1 - WER) and label accuracy on gold clips"),
-    ("gold_wer", "Gold WER", "Word error rate against the gold reference"),
-    ("label_accuracy", "Gold labels", "Share of label groups chosen as the gold reference has them"),
-    ("peer_agreement", "Peer agreement", "1 - WER against other reviewers' text of the same clip"),
-    ("acceptance_rate", "Accepted in review", "Accepted or accepted with edits, of the submissions checked"),
-    ("throughput", "Clips / hour", "Clips per hour spent holding a clip"),
-    ("median_seconds", "Median s / clip", "Median time from lease to submit"),
-    ("asr_unchanged", "ASR kept as is", "Share of ASR drafts submitted unchanged"),
+    ("clips", _("Clips"), _("Transcriptions submitted")),
+    ("gold_count", _("Gold"), _("Gold clips done")),
+    ("gold_accuracy", _("Gold accuracy"), _("Mean of word accuracy (1 - WER) and label accuracy on gold clips")),
+    ("gold_wer", _("Gold WER"), _("Word error rate against the gold reference")),
+    ("label_accuracy", _("Gold labels"), _("Share of label groups chosen as the gold reference has them")),
+    ("peer_agreement", _("Peer agreement"), _("1 - WER against other reviewers' text of the same clip")),
+    ("acceptance_rate", _("Accepted in review"), _("Accepted or accepted with edits, of the submissions checked")),
+    ("throughput", _("Clips / hour"), _("Clips per hour spent holding a clip")),
+    ("median_seconds", _("Median s / clip"), _("Median time from lease to submit")),
+    ("asr_unchanged", _("ASR kept as is"), _("Share of ASR drafts submitted unchanged")),
 ]
 
 
 def _pct(value) -> str:
-    return "n/a" if value is None else f"{value:.0%}"
+    return gettext("n/a") if value is None else f"{value:.0%}"
 
 
 def _quality_cells(row) -> list[str]:
     return [str(row.clips), str(row.gold_count), _pct(row.gold_accuracy),
-            "n/a" if row.gold_wer is None else f"{row.gold_wer:.2f}", _pct(row.label_accuracy),
+            gettext("n/a") if row.gold_wer is None else f"{row.gold_wer:.2f}", _pct(row.label_accuracy),
             _pct(row.peer_agreement), _pct(row.acceptance_rate),
-            "n/a" if row.throughput is None else f"{row.throughput:.1f}",
-            "n/a" if row.median_seconds is None else f"{row.median_seconds:.0f}", _pct(row.asr_unchanged)]
+            gettext("n/a") if row.throughput is None else f"{row.throughput:.1f}",
+            gettext("n/a") if row.median_seconds is None else f"{row.median_seconds:.0f}", _pct(row.asr_unchanged)]
 
 
 def _quality_context(request, query) -> dict:
     """Column headings with sort links (a second click reverses), and the rows' cells."""
     params = {key: value for key, value in request.GET.items() if key in ("project", "days", "end", "view")}
     columns = []
-    leading = [("reviewer", "Reviewer", "")] + ([("day", "Day", "")] if query.view == "day" else [])
+    leading = [("reviewer", gettext("Reviewer"), "")] + ([("day", gettext("Day"), "")] if query.view == "day" else [])
     for key, heading, title in leading + QUALITY_COLUMNS:
         current = query.sort == key
         order = "asc" if current and query.descending else "desc" if current else (

@@ -108,7 +108,8 @@ class MFARequiredMiddleware:
     """Whoever needs a second factor gets nothing else until they give it: pages
     redirect to the two-factor page, the API answers 403 ``mfa_required``."""
 
-    EXEMPT_ROUTES = ("mfa", "logout", "login", "api-login", "api-logout")
+    # The language switch and the scripts' catalogue serve the second-factor page too.
+    EXEMPT_ROUTES = ("mfa", "logout", "login", "api-login", "api-logout", "set_language", "javascript-catalog")
 
     def __init__(self, get_response):
         self.get_response = get_response

@@ -29,6 +29,7 @@ from django.contrib.auth import get_user_model
 from django.db import transaction
 from django.db.models import Exists, OuterRef, Q
 from django.utils import timezone
+from django.utils.translation import gettext
 
 from . import agreement
 from .audit import audit_record
@@ -233,15 +234,16 @@ def clip_gold_set(*, actor, clip_id, is_gold: bool, text: str = "", labels=None)
 
     text = (text or "").strip()
     if len(text) > MAX_GOLD_TEXT:
-        raise InvalidInput(f"The reference is at most {MAX_GOLD_TEXT} characters.", code="invalid_gold",
-                           fields={"gold_text": f"At most {MAX_GOLD_TEXT} characters."})
+        raise InvalidInput(gettext("The reference is at most %(count)d characters.") % {"count": MAX_GOLD_TEXT},
+                           code="invalid_gold",
+                           fields={"gold_text": gettext("At most %(count)d characters.") % {"count": MAX_GOLD_TEXT}})
     with transaction.atomic():
         clip = Clip.objects.select_for_update(of=("self",)).select_related("project", "project__label_schema").get(
             pk=clip_id)
         was_gold = clip.is_gold
         if is_gold:
             if clip.withheld or clip.status in (Clip.Status.FLAGGED, Clip.Status.PURGED):
-                raise InvalidInput("A flagged, purged or withheld clip cannot be gold.", code="invalid_gold")
+                raise InvalidInput(gettext("A flagged, purged or withheld clip cannot be gold."), code="invalid_gold")
             clean = labels_validate(label_schema_describe(clip.project.label_schema), labels or {}, complete=False)
             clip.is_gold, clip.gold_text, clip.gold_labels = True, text, clean
             if clip.status == Clip.Status.DONE:
@@ -360,20 +362,20 @@ def quality_query_parse(params, *, today: date, strict: bool = False) -> Quality
         for name in QUALITY_PARAMS:
             value = params.get(name)
             if value is not None and (not value or value != value.strip()):
-                errors[name] = "Leave it out for the default; no spaces around a value."
+                errors[name] = gettext("Leave it out for the default; no spaces around a value.")
         end = params.get("end")
         if end and not re.fullmatch(r"\d{4}-\d{2}-\d{2}", end):
-            errors["end"] = "A day, e.g. 2026-11-20."
+            errors["end"] = gettext("A day, e.g. 2026-11-20.")
     get = lambda name: (params.get(name) or "").strip()  # noqa: E731
     project = None
     if get("project"):
         project = Project.objects.filter(slug=get("project")).first()
         if project is None:
-            errors["project"] = "Unknown project."
+            errors["project"] = gettext("Unknown project.")
     days = QUALITY_DAYS_DEFAULT
     if get("days"):
         if not get("days").isdigit() or not 1 <= int(get("days")) <= QUALITY_DAYS_MAX:
-            errors["days"] = f"A number of days from 1 to {QUALITY_DAYS_MAX}."
+            errors["days"] = gettext("A number of days from 1 to %(count)d.") % {"count": QUALITY_DAYS_MAX}
         else:
             days = int(get("days"))
     end_day = today
@@ -383,18 +385,18 @@ def quality_query_parse(params, *, today: date, strict: bool = False) -> Quality
         except ValueError:
             end_day = None
         if end_day is None:
-            errors["end"] = "A day, e.g. 2026-11-20."
+            errors["end"] = gettext("A day, e.g. 2026-11-20.")
     view = get("view") or "reviewer"
     if view not in ("reviewer", "day"):
-        errors["view"] = "reviewer or day."
+        errors["view"] = gettext("reviewer or day.")
     sort = get("sort") or ("day" if view == "day" else "reviewer")
     if sort not in SORT_KEYS:
-        errors["sort"] = "Not a column."
+        errors["sort"] = gettext("Not a column.")
     order = get("order") or ("desc" if view == "day" and sort == "day" else "asc")
     if order not in ("asc", "desc"):
-        errors["order"] = "asc or desc."
+        errors["order"] = gettext("asc or desc.")
     if errors:
-        raise InvalidInput("Some fields are not valid.", code="invalid_filters", fields=errors)
+        raise InvalidInput(gettext("Some fields are not valid."), code="invalid_filters", fields=errors)
     return QualityQuery(project=project, start_day=end_day - timedelta(days=days - 1), end_day=end_day, view=view,
                         sort=sort, descending=order == "desc")
 

@@ -10,6 +10,7 @@ from zoneinfo import ZoneInfo
 from django.conf import settings
 from django.db import connection
 from django.db.models import F, Subquery
+from django.utils.translation import gettext
 
 from .audit import request_id_current
 from .errors import QuotaExceeded
@@ -114,8 +115,9 @@ def plays_scope_sql(reviewer_column: str, clip_column: str) -> str:
 
 
 def plays_exceeded(limit: int) -> QuotaExceeded:
-    return QuotaExceeded("plays_per_clip", f"This clip's audio has been loaded {limit} times, the most allowed "
-                         f"(replaying on the page needs no new load; reloading the page does).", None)
+    return QuotaExceeded("plays_per_clip", gettext(
+        "This clip's audio has been loaded %(count)d times, the most allowed (replaying on the page needs no "
+        "new load; reloading the page does).") % {"count": limit}, None)
 
 
 def submission_count_sql(*, reviewer, now: datetime) -> tuple[str, list]:
@@ -195,14 +197,17 @@ def lease_take(*, reviewer, project, now: datetime, live_count: int, facts: DayF
     limits = facts.limits
     inside, opens = _within_hours(limits, now)
     if not inside:
-        raise QuotaExceeded("outside_working_hours", "Reviewing is open during your working hours only.", opens)
+        raise QuotaExceeded("outside_working_hours", gettext("Reviewing is open during your working hours only."),
+                            opens)
     if live_count >= limits.live_assignments:
-        raise QuotaExceeded("live_assignments", "Finish or skip the clip you hold before taking another.", None)
+        raise QuotaExceeded("live_assignments", gettext("Finish or skip the clip you hold before taking another."),
+                            None)
     day = quota_day(now)
     if facts.flags_today >= limits.flagged_per_day:
         raise QuotaExceeded(
             "flagged_per_day",
-            "You have flagged several distressing clips today. That is enough for one day: please take a break.",
+            gettext("You have flagged several distressing clips today. That is enough for one day: "
+                    "please take a break."),
             next_reset(now),
         )
     # The daily number counts submitted clips (a skip or flag does not use up the day), and
@@ -210,10 +215,11 @@ def lease_take(*, reviewer, project, now: datetime, live_count: int, facts: DayF
     # Exact because the caller holds the reviewer's row lock: this reviewer's leases run one
     # at a time, and a submit only moves a clip from "live" to "submitted".
     if facts.submitted_today + live_count >= limits.clips_per_day:
-        raise QuotaExceeded("clips_per_day", "You have reached today's number of clips. Thank you!", next_reset(now))
+        raise QuotaExceeded("clips_per_day", gettext("You have reached today's number of clips. Thank you!"),
+                            next_reset(now))
     if project.daily_clip_limit is not None and not _take(f"project:{project.pk}:clips:{day}",
                                                           project.daily_clip_limit, day):
-        raise QuotaExceeded("project_clips_per_day", "This project has reviewed all it may review today.",
+        raise QuotaExceeded("project_clips_per_day", gettext("This project has reviewed all it may review today."),
                             next_reset(now))
 
 
@@ -235,7 +241,8 @@ def escalation_play_take(*, supervisor, escalation) -> None:
     supervisor and escalation, and takes no part in the reviewers' quotas."""
     limit = settings.ESCALATION_PLAYS_PER_SUPERVISOR
     if not _take(f"user:{supervisor.pk}:escalation:{escalation.pk}:plays", limit):
-        raise QuotaExceeded("escalation_plays", f"You can play an escalated clip at most {limit} times.", None)
+        raise QuotaExceeded("escalation_plays", gettext("You can play an escalated clip at most %(count)d times.")
+                            % {"count": limit}, None)
 
 
 def _submitted_scope(reviewer, day: date) -> str:
@@ -287,11 +294,13 @@ def review_lease_take(*, checker, now: datetime, live_count: int) -> None:
     limits = limits_for(checker)
     inside, opens = _within_hours(limits, now)
     if not inside:
-        raise QuotaExceeded("outside_working_hours", "Reviewing is open during your working hours only.", opens)
+        raise QuotaExceeded("outside_working_hours", gettext("Reviewing is open during your working hours only."),
+                            opens)
     if live_count >= limits.live_assignments:
-        raise QuotaExceeded("live_assignments", "Finish the review you hold before taking another.", None)
+        raise QuotaExceeded("live_assignments", gettext("Finish the review you hold before taking another."), None)
     if _count(_reviews_scope(checker, quota_day(now))) + live_count >= limits.clips_per_day:
-        raise QuotaExceeded("clips_per_day", "You have reached today's number of clips. Thank you!", next_reset(now))
+        raise QuotaExceeded("clips_per_day", gettext("You have reached today's number of clips. Thank you!"),
+                            next_reset(now))
 
 
 def review_count(*, checker, now: datetime) -> None:

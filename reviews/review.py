@@ -15,6 +15,7 @@ from django.contrib.auth import get_user_model
 from django.db import transaction
 from django.db.models import Case, Exists, F, OuterRef, PositiveSmallIntegerField, Value, When
 from django.utils import timezone
+from django.utils.translation import gettext
 
 from . import agreement, permissions, quotas
 from .audit import audit_record
@@ -284,8 +285,8 @@ def _clean_text(text) -> str:
     from .services import MAX_TEXT
 
     if not isinstance(text, str) or len(text) > MAX_TEXT:
-        raise InvalidInput(f"Text, at most {MAX_TEXT} characters.", code="invalid_text",
-                           fields={"text": f"Text, at most {MAX_TEXT} characters."})
+        message = gettext("Text, at most %(count)d characters.") % {"count": MAX_TEXT}
+        raise InvalidInput(message, code="invalid_text", fields={"text": message})
     return text.strip()
 
 
@@ -311,7 +312,7 @@ def _decided(review_id, *, checker, attempted: str, kind: str) -> tuple[Review, 
     """Lock the review; say whether it is already decided (a retried request), else check it is live."""
     review = permissions.review_for_checker(checker, review_id, attempted=attempted, for_update=True)
     if review.kind != kind:
-        raise InvalidInput("This review does not take that decision.", code="wrong_review_kind")
+        raise InvalidInput(gettext("This review does not take that decision."), code="wrong_review_kind")
     if review.status in Review.DECIDED:
         return review, True
     _require_live(review, checker=checker, attempted=attempted)
@@ -329,8 +330,8 @@ def review_accept(*, checker, review_id, text: str | None = None, labels=None) -
         new_text = original.text if text is None else _clean_text(text)
         new_labels = original.labels if labels is None else _clean_labels(review, labels)
         if not new_text and not new_labels:
-            raise InvalidInput("Keep some text, or labels that say why there is none.", code="empty_transcription",
-                               fields={"text": "Required."})
+            raise InvalidInput(gettext("Keep some text, or labels that say why there is none."),
+                               code="empty_transcription", fields={"text": gettext("Required.")})
         edited = new_text != original.text or new_labels != original.labels
         if edited:
             review.edited_text, review.edited_labels = new_text, new_labels
@@ -353,8 +354,9 @@ def review_reject(*, checker, review_id, reason: str, detail: str = "") -> Revie
     for a different transcriber, and the original one reads the feedback (never the audio)."""
     reason, detail = (reason or "").strip(), (detail or "").strip()
     if len(detail) > MAX_DETAIL:
-        raise InvalidInput(f"Feedback at most {MAX_DETAIL} characters.", code="invalid_detail",
-                           fields={"detail": f"At most {MAX_DETAIL} characters."})
+        raise InvalidInput(gettext("Feedback at most %(count)d characters.") % {"count": MAX_DETAIL},
+                           code="invalid_detail",
+                           fields={"detail": gettext("At most %(count)d characters.") % {"count": MAX_DETAIL}})
     now = timezone.now()
     with transaction.atomic():
         review, done = _decided(review_id, checker=checker, attempted="review.reject", kind=Review.Kind.CHECK)
@@ -362,10 +364,11 @@ def review_reject(*, checker, review_id, reason: str, detail: str = "") -> Revie
             return review
         allowed = review.clip.project.reject_reason_choices() + [OTHER_REASON]
         if reason not in allowed:
-            raise InvalidInput("Choose one of the project's reasons, or Other.", code="invalid_reason",
-                               fields={"reason": "One of: " + ", ".join(allowed)})
+            raise InvalidInput(gettext("Choose one of the project's reasons, or Other."), code="invalid_reason",
+                               fields={"reason": gettext("One of: %(choices)s") % {"choices": ", ".join(allowed)}})
         if reason == OTHER_REASON and not detail:
-            raise InvalidInput("Say what was wrong.", code="invalid_detail", fields={"detail": "Required with Other."})
+            raise InvalidInput(gettext("Say what was wrong."), code="invalid_detail",
+                               fields={"detail": gettext("Required with Other.")})
         review.reason, review.detail = reason, detail
         _review_end(review, Review.Status.REJECTED, now)
         Transcription.objects.filter(pk=review.transcription_id).update(review_status="rejected")
@@ -400,8 +403,8 @@ def review_adjudicate(*, checker, review_id, text: str, labels) -> Review:
             return review
         text, clean = _clean_text(text), _clean_labels(review, labels)
         if not text and not clean:
-            raise InvalidInput("Write the final text, or labels that say why there is none.",
-                               code="empty_transcription", fields={"text": "Required."})
+            raise InvalidInput(gettext("Write the final text, or labels that say why there is none."),
+                               code="empty_transcription", fields={"text": gettext("Required.")})
         candidates = [candidate["text"] for candidate in review_candidates(review)]
         review.edited_text, review.edited_labels = text, clean
         _review_end(review, Review.Status.ADJUDICATED, now)

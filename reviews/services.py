@@ -17,6 +17,7 @@ from django.db import DEFAULT_DB_ALIAS, connection, transaction
 from django.db.models import Case, Exists, F, OuterRef, Value, When
 from django.db.models.expressions import RawSQL
 from django.utils import timezone
+from django.utils.translation import gettext
 
 from . import permissions, quality, quotas
 from .audit import audit_record
@@ -97,7 +98,7 @@ def labels_normalize(labels) -> dict:
     if labels in (None, ""):
         return {}
     if not isinstance(labels, dict):
-        raise InvalidInput("Labels must map group keys to lists of label keys.", code="invalid_labels")
+        raise InvalidInput(gettext("Labels must map group keys to lists of label keys."), code="invalid_labels")
     clean = {}
     for group_key, chosen in labels.items():
         chosen = [chosen] if isinstance(chosen, str) else chosen
@@ -111,33 +112,33 @@ def labels_validate(schema: dict, labels, *, complete: bool) -> dict:
     if labels in (None, ""):
         labels = {}
     if not isinstance(labels, dict):
-        raise InvalidInput("Labels must map group keys to lists of label keys.", code="invalid_labels")
+        raise InvalidInput(gettext("Labels must map group keys to lists of label keys."), code="invalid_labels")
     groups = {g["key"]: g for g in schema["groups"]}
     clean, errors = {}, {}
     for group_key, chosen in labels.items():
         group = groups.get(group_key)
         if group is None:
-            errors[str(group_key)[:50]] = "Unknown label group."
+            errors[str(group_key)[:50]] = gettext("Unknown label group.")
             continue
         if isinstance(chosen, str):
             chosen = [chosen]
         if not isinstance(chosen, list) or not all(isinstance(c, str) for c in chosen):
-            errors[group_key] = "A list of label keys."
+            errors[group_key] = gettext("A list of label keys.")
             continue
         allowed = {label["key"] for label in group["labels"]}
         unknown = [c for c in chosen if c not in allowed]
         if unknown:
-            errors[group_key] = "Unknown label."
+            errors[group_key] = gettext("Unknown label.")
         elif group["kind"] == "single" and len(set(chosen)) > 1:
-            errors[group_key] = "Choose one."
+            errors[group_key] = gettext("Choose one.")
         elif chosen:
             clean[group_key] = sorted(set(chosen))
     if complete:
         for group in schema["groups"]:
             if group["required"] and not clean.get(group["key"]) and group["key"] not in errors:
-                errors[group["key"]] = "Required."
+                errors[group["key"]] = gettext("Required.")
     if errors:
-        raise InvalidInput("Some labels are not valid.", code="invalid_labels", fields=errors)
+        raise InvalidInput(gettext("Some labels are not valid."), code="invalid_labels", fields=errors)
     return clean
 
 
@@ -404,8 +405,8 @@ def assignment_skip(*, reviewer, assignment_id, reason: str, listened_ms: int | 
     """Give a clip back with a reason; this reviewer will not be offered it again."""
     reason = (reason or "").strip()
     if not reason or len(reason) > MAX_REASON:
-        raise InvalidInput("Say briefly why you skip (at most 500 characters).", code="invalid_reason",
-                           fields={"reason": "Required, at most 500 characters."})
+        raise InvalidInput(gettext("Say briefly why you skip (at most 500 characters)."), code="invalid_reason",
+                           fields={"reason": gettext("Required, at most 500 characters.")})
     now = timezone.now()
     with transaction.atomic():
         assignment = permissions.assignment_for_reviewer(reviewer, assignment_id, attempted="assignment.skip",
@@ -511,10 +512,11 @@ def _audio_open_one_statement(*, reviewer, assignment_id, token: str, session_ke
 
 def _clean_text(text) -> str:
     if not isinstance(text, str):
-        raise InvalidInput("The transcription must be text.", code="invalid_text", fields={"text": "Text."})
+        raise InvalidInput(gettext("The transcription must be text."), code="invalid_text",
+                           fields={"text": gettext("Text.")})
     if len(text) > MAX_TEXT:
-        raise InvalidInput(f"At most {MAX_TEXT} characters.", code="invalid_text",
-                           fields={"text": f"At most {MAX_TEXT} characters."})
+        raise InvalidInput(gettext("At most %(count)d characters.") % {"count": MAX_TEXT}, code="invalid_text",
+                           fields={"text": gettext("At most %(count)d characters.") % {"count": MAX_TEXT}})
     return text
 
 
@@ -527,8 +529,8 @@ def draft_save(*, reviewer, assignment_id, text: str, labels, version: int, segm
     """Save a draft if ``version`` is the current one; otherwise refuse with StaleVersion."""
     text = _clean_text(text)
     if not isinstance(version, int) or isinstance(version, bool) or version < 0:
-        raise InvalidInput("A version number is required.", code="invalid_version",
-                           fields={"version": "A non-negative integer."})
+        raise InvalidInput(gettext("A version number is required."), code="invalid_version",
+                           fields={"version": gettext("A non-negative integer.")})
     now = timezone.now()
     if _postgres() and not segments:  # segments are checked against the clip's length first (ORM path)
         return _draft_save_one_statement(reviewer=reviewer, assignment_id=assignment_id, text=text, labels=labels,
@@ -648,8 +650,8 @@ def transcription_submit(*, reviewer, assignment_id, text: str, labels, segments
         clean = labels_validate(described, labels, complete=True)
         parts = _segments_clean(described, segments, assignment.clip)
         if not text and not clean and not parts:
-            raise InvalidInput("Type what you hear, or choose labels that say why you cannot.",
-                               code="empty_transcription", fields={"text": "Required."})
+            raise InvalidInput(gettext("Type what you hear, or choose labels that say why you cannot."),
+                               code="empty_transcription", fields={"text": gettext("Required.")})
         transcription = Transcription.objects.create(
             assignment=assignment, clip=assignment.clip, reviewer=reviewer, text=text, labels=clean,
             segments=parts, submitted_at=now,
@@ -687,8 +689,8 @@ def clip_flag(*, reviewer, assignment_id, reason: str) -> Escalation:
     """Pull a distressing clip from every queue at once and escalate it to the supervisors."""
     reason = (reason or "").strip()
     if not reason or len(reason) > MAX_REASON:
-        raise InvalidInput("Say briefly what made this clip distressing (at most 500 characters).",
-                           code="invalid_reason", fields={"reason": "Required, at most 500 characters."})
+        raise InvalidInput(gettext("Say briefly what made this clip distressing (at most 500 characters)."),
+                           code="invalid_reason", fields={"reason": gettext("Required, at most 500 characters.")})
     now = timezone.now()
     with transaction.atomic():
         assignment = permissions.assignment_for_reviewer(reviewer, assignment_id, attempted="clip.flag",

@@ -19,6 +19,7 @@ from django.db import transaction
 from django.db.models import Count, Max, Min, Q, QuerySet
 from django.utils import timezone
 from django.utils.dateparse import parse_date, parse_datetime
+from django.utils.translation import gettext
 
 from . import permissions, quotas
 from .audit import audit_record
@@ -125,31 +126,31 @@ def audit_filters_parse(*, params) -> AuditFilters:
         try:
             clip_id = uuid.UUID(get("clip"))
         except ValueError:
-            errors["clip"] = "A clip id (UUID)."
+            errors["clip"] = gettext("A clip id (UUID).")
     action = get("action")
     if action and not _ACTION.match(action):
-        errors["action"] = "An action name such as audio.play."
+        errors["action"] = gettext("An action name such as audio.play.")
     outcome = get("outcome")
     if outcome and outcome not in AuditEvent.Outcome.values:
-        errors["outcome"] = "allowed or denied."
+        errors["outcome"] = gettext("allowed or denied.")
     since = until = None
     if get("since"):
         since = _moment_parse(get("since"), end_of_day=False)
         if since is None:
-            errors["since"] = "A date (2026-11-20) or date and time (2026-11-20T08:00)."
+            errors["since"] = gettext("A date (2026-11-20) or date and time (2026-11-20T08:00).")
     if get("until"):
         until = _moment_parse(get("until"), end_of_day=True)
         if until is None:
-            errors["until"] = "A date (2026-11-20) or date and time (2026-11-20T18:00)."
+            errors["until"] = gettext("A date (2026-11-20) or date and time (2026-11-20T18:00).")
     event_ids: tuple[int, ...] = ()
     if get("ids"):
         parts = [p.strip() for p in get("ids").split(",") if p.strip()]
         if not all(p.isdigit() and len(p) < 19 for p in parts) or len(parts) > MAX_EVENT_IDS:
-            errors["ids"] = f"Up to {MAX_EVENT_IDS} event ids, separated by commas."
+            errors["ids"] = gettext("Up to %(count)d event ids, separated by commas.") % {"count": MAX_EVENT_IDS}
         else:
             event_ids = tuple(sorted({int(p) for p in parts}))
     if errors:
-        raise InvalidInput("Some search fields are not valid.", code="invalid_filters", fields=errors)
+        raise InvalidInput(gettext("Some search fields are not valid."), code="invalid_filters", fields=errors)
     return AuditFilters(reviewer=reviewer, clip_id=clip_id, action=action, outcome=outcome, since=since,
                         until=until, event_ids=event_ids)
 
@@ -166,8 +167,8 @@ def audit_cursor_decode(cursor: str) -> tuple[datetime, int]:
         micros, event_id = cursor.split(".")
         return _EPOCH + timedelta(microseconds=int(micros)), int(event_id)
     except (ValueError, OverflowError) as exc:
-        raise InvalidInput("This page link is not valid; start the search again.", code="invalid_cursor",
-                           fields={"cursor": "Not a page cursor."}) from exc
+        raise InvalidInput(gettext("This page link is not valid; start the search again."), code="invalid_cursor",
+                           fields={"cursor": gettext("Not a page cursor.")}) from exc
 
 
 def _reviewer_id(username: str) -> int | None:
@@ -374,13 +375,14 @@ def _require_holder(escalation: Escalation, *, supervisor, attempted: str) -> No
     """Only the supervisor who took an escalation acts on it, and only until it is closed."""
     if escalation.status == Escalation.Status.CLOSED:
         raise _refuse(escalation, attempted=attempted, code="escalation_closed",
-                      detail="This escalation is closed.")
+                      detail=gettext("This escalation is closed."))
     if escalation.status == Escalation.Status.OPEN:
         raise _refuse(escalation, attempted=attempted, code="escalation_not_taken",
-                      detail="Take this escalation first.")
+                      detail=gettext("Take this escalation first."))
     if escalation.taken_by_id != supervisor.pk:
         raise _refuse(escalation, attempted=attempted, code="escalation_taken",
-                      detail=f"{escalation.taken_by.get_username()} is handling this escalation.")
+                      detail=gettext("%(name)s is handling this escalation.")
+                      % {"name": escalation.taken_by.get_username()})
 
 
 def escalation_take(*, supervisor, escalation_id) -> Escalation:
@@ -404,8 +406,9 @@ def escalation_close(*, supervisor, escalation_id, action_taken: str) -> Escalat
     """Record what was done about an escalation one has taken, and close it."""
     action_taken = (action_taken or "").strip() if isinstance(action_taken, str) else ""
     if not action_taken or len(action_taken) > MAX_ACTION_TAKEN:
-        raise InvalidInput(f"Say what was done (at most {MAX_ACTION_TAKEN} characters).", code="invalid_action_taken",
-                           fields={"action_taken": f"Required, at most {MAX_ACTION_TAKEN} characters."})
+        raise InvalidInput(gettext("Say what was done (at most %(count)d characters).") % {"count": MAX_ACTION_TAKEN},
+                           code="invalid_action_taken", fields={"action_taken": gettext(
+                               "Required, at most %(count)d characters.") % {"count": MAX_ACTION_TAKEN}})
     with transaction.atomic():
         escalation = escalation_get(escalation_id=escalation_id, attempted="escalation.close", for_update=True)
         _require_holder(escalation, supervisor=supervisor, attempted="escalation.close")

@@ -13,7 +13,9 @@ from django.shortcuts import redirect, render
 from django.templatetags.static import static
 from django.urls import reverse
 from django.utils.decorators import method_decorator
+from django.utils.html import escape
 from django.utils.http import url_has_allowed_host_and_scheme
+from django.utils.translation import gettext, ngettext
 from django.views.decorators.http import require_http_methods
 
 from . import mfa, permissions
@@ -73,14 +75,15 @@ def mfa_verify(request):
     if request.method == "POST":
         if mfa.mfa_verify(request=request, token=request.POST.get("token", "")):
             return redirect(target)
-        error = "That code did not match. Check your authenticator app's clock and try the newest code."
+        error = gettext("That code did not match. Check your authenticator app's clock and try the newest code.")
     return render(request, "registration/mfa.html", {"enrolment": enrolment, "error": error, "next": target})
 
 
 def locked_out(request, original_response=None, credentials=None):
     """Answer a locked-out sign-in: JSON for the API, a page for people."""
     minutes = int(settings.AXES_COOLOFF_TIME.total_seconds() // 60)
-    detail = f"Too many failed sign-ins. Try again in {minutes} minutes."
+    detail = ngettext("Too many failed sign-ins. Try again in %(count)d minute.",
+                      "Too many failed sign-ins. Try again in %(count)d minutes.", minutes) % {"count": minutes}
     retry_after = int(settings.AXES_COOLOFF_TIME.total_seconds())
     if request.path.startswith("/api/"):
         return json_error("locked_out", detail=detail, retry_after=retry_after)
@@ -116,7 +119,7 @@ def bad_request(request, exception=None):
     too_big = isinstance(exception, RequestDataTooBig)
     if _is_api(request):
         return json_error("request_too_large" if too_big else "bad_request")
-    return render(request, "error.html", {"error": {"detail": "The request could not be understood."}},
+    return render(request, "error.html", {"error": {"detail": gettext("The request could not be understood.")}},
                   status=413 if too_big else 400)
 
 
@@ -129,8 +132,10 @@ def server_error(request):
     if not unavailable:
         return render(request, "500.html", status=500)
     # No template: rendering one may need the database that is down.
-    response = HttpResponse("<!doctype html><title>Briefly unavailable</title><h1>Briefly unavailable</h1>"
-                            "<p>Your saved work is safe. Please try again in a moment.</p>", status=503)
+    title = escape(gettext("Briefly unavailable"))
+    response = HttpResponse(f"<!doctype html><title>{title}</title><h1>{title}</h1>"
+                            f"<p>{escape(gettext('Your saved work is safe. Please try again in a moment.'))}</p>",
+                            status=503)
     response["Retry-After"] = "5"
     return response
 

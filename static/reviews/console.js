@@ -12,14 +12,14 @@
   window.__console = {plays: 0};  // for the browser tests
 
   const say = (text) => { status.textContent = text; };
-  const UNREACHABLE = "The server could not be reached. Check your connection.";
+  const UNREACHABLE = gettext("The server could not be reached. Check your connection.");
 
   async function play() {
     button.disabled = true;
-    say("Loading the clip…");
+    say(gettext("Loading the clip…"));
     try {
       const result = await ClipAudio.fetchClip({audio_token: root.dataset.tokenUrl, audio: root.dataset.audioUrl},
-                                               root.dataset.csrf, null, {gone: "This clip cannot be played now.",
+                                               root.dataset.csrf, null, {gone: gettext("This clip cannot be played now."),
                                                                          offline: UNREACHABLE});
       if (!result.blob) {
         say(result.message);
@@ -28,9 +28,9 @@
       if (blobUrl) URL.revokeObjectURL(blobUrl);
       blobUrl = URL.createObjectURL(result.blob);
       audio.src = blobUrl;
-      await audio.play().catch(() => say("Press play on the player to start the audio."));
+      await audio.play().catch(() => say(gettext("Press play on the player to start the audio.")));
       window.__console.plays += 1;
-      say("Playing. This play is recorded in the audit trail.");
+      say(gettext("Playing. This play is recorded in the audit trail."));
     } catch (err) {
       say(UNREACHABLE);
     } finally {
@@ -44,7 +44,7 @@
     audio.removeAttribute("src");
     audio.load();
     if (blobUrl) { URL.revokeObjectURL(blobUrl); blobUrl = null; }
-    say("Finished.");
+    say(gettext("Finished."));
   });
   audio.addEventListener("contextmenu", (event) => event.preventDefault());
 })();

@@ -1,12 +1,13 @@
 // The protected audio path, written once for every page that plays a clip: ask for a fresh
 // single-use token, fetch the bytes with it (X-Audio-Token), and keep them as a blob in page
 // memory, so no reusable audio address exists. Pages hand in the URLs the server gave them.
-// Framework-free; exposes window.ClipAudio.
+// Framework-free; exposes window.ClipAudio. Its words come from Django's JavaScript catalogue,
+// which every page loads before this script.
 (function () {
   "use strict";
-  const GONE = "This clip can no longer be played.";
-  const OFFLINE = "The audio could not be loaded. Check your connection.";
-  const UNREACHABLE = "The server could not be reached. Check your connection.";
+  const GONE = gettext("This clip can no longer be played.");
+  const OFFLINE = gettext("The audio could not be loaded. Check your connection.");
+  const UNREACHABLE = gettext("The server could not be reached. Check your connection.");
 
   async function detailOf(response, fallback) {
     try { return (await response.json()).detail || fallback; } catch (err) { return fallback; }

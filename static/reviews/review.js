@@ -20,7 +20,7 @@
       response = await fetch(url, {method, headers, credentials: "same-origin", cache: "no-store",
                                    body: body === undefined ? undefined : JSON.stringify(body)});
     } catch (err) {
-      return {status: 0, ok: false, data: {detail: "The server could not be reached. Check your connection."}};
+      return {status: 0, ok: false, data: {detail: gettext("The server could not be reached. Check your connection.")}};
     }
     let data = null;
     if (response.status !== 204 && (response.headers.get("Content-Type") || "").includes("json")) {
@@ -39,7 +39,7 @@
   function setLease(iso) {
     if (!iso) return;
     const at = new Date(iso);
-    $("lease").textContent = "Held until " + at.toLocaleTimeString([], {hour: "2-digit", minute: "2-digit"});
+    $("lease").textContent = interpolate(gettext("Held until %s"), [at.toLocaleTimeString([], {hour: "2-digit", minute: "2-digit"})]);
   }
 
   function renderLabels(schema, chosen) {
@@ -49,7 +49,7 @@
       const fieldset = document.createElement("fieldset");
       fieldset.dataset.group = group.key;
       const legend = document.createElement("legend");
-      legend.textContent = group.name + (group.required ? " (required)" : "");
+      legend.textContent = group.required ? interpolate(gettext("%s (required)"), [group.name]) : group.name;
       fieldset.append(legend);
       for (const label of group.labels) {
         const input = document.createElement("input");
@@ -90,7 +90,7 @@
       input.value = reason;
       const label = document.createElement("label");
       label.htmlFor = input.id;
-      label.textContent = reason;
+      label.textContent = index === presets.length ? gettext("Other") : reason;  // the value stays "Other"
       const row = document.createElement("div");
       row.className = "choice block";
       row.append(input, label);
@@ -105,10 +105,10 @@
       const entry = document.createElement("li");
       const text = document.createElement("span");
       text.dir = "auto";
-      text.textContent = candidate.text || "(no text)";
+      text.textContent = candidate.text || gettext("(no text)");
       const use = document.createElement("button");
       use.type = "button";
-      use.textContent = "Use transcription " + (index + 1);
+      use.textContent = interpolate(gettext("Use transcription %s"), [index + 1]);
       use.addEventListener("click", () => {
         $("text").value = candidate.text;
         renderLabels(current.label_schema, candidate.labels);
@@ -119,8 +119,9 @@
     });
     const figures = current.agreement;
     $("agreement-figures").textContent = figures
-      ? "Agreement " + Math.round(figures.score * 100) + " % (mean WER " + figures.wer + ", CER " + figures.cer +
-        "), below the project's " + Math.round(figures.threshold * 100) + " %."
+      ? interpolate(gettext("Agreement %(score)s (mean WER %(wer)s, CER %(cer)s), below the project's %(threshold)s."),
+        {score: Math.round(figures.score * 100) + " %", wer: figures.wer, cer: figures.cer,
+         threshold: Math.round(figures.threshold * 100) + " %"}, true)
       : "";
   }
 
@@ -128,7 +129,7 @@
     const promise = player.load(current.id, current.urls);
     promise.then((url) => {
       if (item !== current) return;  // the review left the page meanwhile
-      say(url ? "Clip ready. Listen, then decide." : player.failure());
+      say(url ? gettext("Clip ready. Listen, then decide.") : player.failure());
     });
     return promise;
   }
@@ -139,21 +140,22 @@
     const url = await player.load(current.id, current.urls);
     if (!url || current !== item) return;
     player.attach(current.id);
-    if (audio.paused) await audio.play().catch(() => say("Press Play again to start the audio."));
+    if (audio.paused) await audio.play().catch(() => say(gettext("Press Play again to start the audio.")));
     else audio.pause();
   }
 
   function tick() {
     const total = item ? item.clip.duration_ms / 1000 : 0;
-    $("clock").textContent = (audio.currentTime || 0).toFixed(1) + " / " + total.toFixed(1) + " s";
-    $("play").textContent = audio.paused ? "Play" : "Pause";
+    $("clock").textContent = interpolate(gettext("%(now)s / %(length)s s"),
+      {now: (audio.currentTime || 0).toFixed(1), length: total.toFixed(1)}, true);
+    $("play").textContent = audio.paused ? gettext("Play") : gettext("Pause");
   }
 
   function present(current) {
     item = current;
     player.forget();
     const adjudicate = current.kind === "adjudicate";
-    $("task-title").textContent = adjudicate ? "Decide the final text" : "Check this transcription";
+    $("task-title").textContent = adjudicate ? gettext("Decide the final text") : gettext("Check this transcription");
     $("candidates").hidden = !adjudicate;
     $("original-block").hidden = adjudicate;
     // .actions is a flex row in app.css, which would override the hidden attribute.
@@ -161,9 +163,9 @@
     $("adjudicate-actions").style.display = adjudicate ? "" : "none";
     $("reject-box").hidden = true;
     $("form-error").textContent = "";
-    $("text-label").textContent = adjudicate ? "Final text" : "Text (edit to correct it before accepting)";
+    $("text-label").textContent = adjudicate ? gettext("Final text") : gettext("Text (edit to correct it before accepting)");
     const start = adjudicate ? (current.candidates[0] || {text: "", labels: {}}) : current.transcription;
-    $("original").textContent = adjudicate ? "" : (current.transcription.text || "(no text)");
+    $("original").textContent = adjudicate ? "" : (current.transcription.text || gettext("(no text)"));
     // Issue 12: the transcriber's segments, shown as submitted (a checker's edit keeps them).
     const parts = adjudicate ? [] : (current.transcription.segments || []);
     $("segments-block").hidden = !parts.length;
@@ -175,16 +177,16 @@
     setLease(current.lease_expires_at);
     show("task");
     tick();
-    say("Loading the clip…");
+    say(gettext("Loading the clip…"));
     audioFor(current);  // fetch now, while the checker reads the text
     $("play").focus();
   }
 
   async function next() {
-    say("Loading the next review…");
+    say(gettext("Loading the next review…"));
     const r = await api("POST", root.dataset.nextUrl);
-    if (r.status === 204) { item = null; player.forget(); show("empty"); say("Nothing to review."); return; }
-    if (r.status !== 201) { say(detail(r, "Could not get a review.")); return; }
+    if (r.status === 204) { item = null; player.forget(); show("empty"); say(gettext("Nothing to review.")); return; }
+    if (r.status !== 201) { say(detail(r, gettext("Could not get a review."))); return; }
     present(r.data);
   }
 
@@ -193,14 +195,14 @@
     const r = await api("POST", item.urls[path], body);
     if (!r.ok) {
       const fields = (r.data && r.data.fields) ? " " + Object.values(r.data.fields).join(" ") : "";
-      $("form-error").textContent = detail(r, "That did not work.") + fields;
+      $("form-error").textContent = detail(r, gettext("That did not work.")) + fields;
       return;
     }
     item = null;
     player.forget();
     $("done-detail").textContent = message(r.data);
     show("done");
-    say("Saved.");
+    say(gettext("Saved."));
     $("done").querySelector(".next-button").focus();
   }
 
@@ -210,8 +212,8 @@
   audio.addEventListener("play", tick);
   audio.addEventListener("pause", tick);
   $("accept").addEventListener("click", () => decide("accept", {text: $("text").value, labels: chosenLabels()},
-    (data) => data.status === "edited" ? "Accepted with your corrections; the transcriber sees the changes."
-                                       : "Accepted as submitted."));
+    (data) => data.status === "edited" ? gettext("Accepted with your corrections; the transcriber sees the changes.")
+                                       : gettext("Accepted as submitted.")));
   $("reject-open").addEventListener("click", () => {
     $("reject-box").hidden = false;
     const first = $("reject-choices").querySelector("input");
@@ -220,12 +222,12 @@
   $("reject-cancel").addEventListener("click", () => { $("reject-box").hidden = true; });
   $("reject").addEventListener("click", () => {
     const chosen = $("reject-choices").querySelector("input:checked");
-    if (!chosen) { $("form-error").textContent = "Choose a reason."; return; }
+    if (!chosen) { $("form-error").textContent = gettext("Choose a reason."); return; }
     decide("reject", {reason: chosen.value, detail: $("reject-detail").value},
-           () => "Sent back. The clip goes to a different transcriber, and yours reads your feedback.");
+           () => gettext("Sent back. The clip goes to a different transcriber, and yours reads your feedback."));
   });
   $("adjudicate").addEventListener("click", () => decide("adjudicate", {text: $("text").value, labels: chosenLabels()},
-    () => "The clip's final text is saved."));
+    () => gettext("The clip's final text is saved.")));
   for (const button of document.querySelectorAll(".next-button")) button.addEventListener("click", next);
   $("task").addEventListener("submit", (event) => event.preventDefault());
   next();

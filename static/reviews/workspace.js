@@ -56,7 +56,7 @@
         body: body === undefined ? undefined : JSON.stringify(body),
       });
     } catch (err) {
-      return {status: 0, ok: false, data: {detail: "The server could not be reached. Check your connection."}};
+      return {status: 0, ok: false, data: {detail: gettext("The server could not be reached. Check your connection.")}};
     }
     let data = null;
     if (response.status !== 204 && (response.headers.get("Content-Type") || "").includes("json")) {
@@ -97,8 +97,9 @@
   // --- Header: progress and lease time --------------------------------------------
   function showProgress(progress) {
     if (!progress) return;
-    $("progress").textContent = progress.clips_today + " of " + progress.clips_per_day + " clips today";
-    $("progress").title = "Clips submitted today (skips and flags do not count)";
+    $("progress").textContent = interpolate(ngettext("%(done)s of %(limit)s clip today", "%(done)s of %(limit)s clips today",
+      progress.clips_per_day), {done: progress.clips_today, limit: progress.clips_per_day}, true);
+    $("progress").title = gettext("Clips submitted today (skips and flags do not count)");
   }
 
   function setLease(iso) {
@@ -111,7 +112,7 @@
     const el = $("lease");
     if (!leaseExpiresAt || !assignment) { el.textContent = ""; return; }
     const left = Math.max(0, Math.round((leaseExpiresAt - Date.now()) / 1000));
-    el.textContent = "Time left " + Math.floor(left / 60) + ":" + String(left % 60).padStart(2, "0");
+    el.textContent = interpolate(gettext("Time left %s"), [Math.floor(left / 60) + ":" + String(left % 60).padStart(2, "0")]);
     el.classList.toggle("low", left < 60);
     if (left === 0) leaseEnded();
     else if (!transition && Date.now() - leaseCheckedAt > LEASE_CHECK_MS && !document.hidden) checkLease();
@@ -131,16 +132,16 @@
   function leaseEnded(withdrawn) {
     assignment = null;
     stopAudio();
-    $("expired-title").textContent = withdrawn ? "This clip was withdrawn" : "Time ran out on this clip";
+    $("expired-title").textContent = withdrawn ? gettext("This clip was withdrawn") : gettext("Time ran out on this clip");
     $("expired-detail").textContent = withdrawn
-      ? "It was taken out of review while you had it, so it can no longer be played. Your text is below."
-      : "The clip went back to the queue after a while without activity. Your text is below if you want to copy it.";
+      ? gettext("It was taken out of review while you had it, so it can no longer be played. Your text is below.")
+      : gettext("The clip went back to the queue after a while without activity. Your text is below if you want to copy it.");
     showPanel("expired");
     $("task").hidden = false;  // keep the text visible to copy
     for (const el of $("task").querySelectorAll("button, input, textarea")) el.disabled = true;
     $("text").disabled = false;
     $("text").readOnly = true;
-    say(withdrawn ? "This clip was withdrawn from review." : "Time ran out on this clip.");
+    say(withdrawn ? gettext("This clip was withdrawn from review.") : gettext("Time ran out on this clip."));
   }
 
   // --- Guidelines (issue 12): a panel beside the task, not a modal -------------------
@@ -183,7 +184,7 @@
       const fieldset = document.createElement("fieldset");
       fieldset.dataset.group = group.key;
       const legend = document.createElement("legend");
-      legend.textContent = group.name + (group.required ? " (required)" : "");
+      legend.textContent = group.required ? interpolate(gettext("%s (required)"), [group.name]) : group.name;
       fieldset.append(legend);
       for (const label of group.labels) {
         const id = "label-" + group.key + "-" + label.key;
@@ -222,7 +223,7 @@
     if (!input) return;
     input.checked = input.type === "radio" ? true : !input.checked;
     input.dispatchEvent(new Event("change"));
-    say((input.checked ? "Ticked " : "Unticked ") + input.labels[0].textContent.replace(/ \[\d\]$/, ""));
+    say(interpolate(input.checked ? gettext("Ticked %s") : gettext("Unticked %s"), [input.labels[0].textContent.replace(/ \[\d\]$/, "")]));
   }
 
   const groupNamed = (key) => assignment && assignment.label_schema.groups.find((g) => g.key === key);
@@ -233,8 +234,8 @@
     const missing = assignment.label_schema.groups.filter((g) => g.required && !(labels[g.key] || []).length);
     if (!missing.length) return false;
     const names = missing.map((g) => g.name);
-    showError("Choose " + (missing.length > 1 ? "a label in each of: " + names.join(", ") : "a " + names[0] + " label")
-              + " (required).", firstInput(missing[0].key));
+    showError(missing.length > 1 ? interpolate(gettext("Choose a label in each of: %s (required)."), [names.join(", ")])
+              : interpolate(gettext("Choose a %s label (required)."), [names[0]]), firstInput(missing[0].key));
     return true;
   }
 
@@ -246,12 +247,13 @@
     for (const [key, problem] of Object.entries(fields)) {
       const group = groupNamed(key);
       const segment = /^segments(?:\[(\d+)\])?/.exec(key);  // issue 12: "segments[1].end_ms"
-      const what = group ? group.name : key === "text" ? "Transcription"
-        : segment ? (segment[1] === undefined ? "Segments" : "Segment " + (Number(segment[1]) + 1)) : key;
-      parts.push(what + ": " + (problem === "Required." ? "required, choose one" : problem));
+      const what = group ? group.name : key === "text" ? gettext("Transcription")
+        : segment ? (segment[1] === undefined ? gettext("Segments")
+          : interpolate(gettext("Segment %(number)s"), {number: Number(segment[1]) + 1}, true)) : key;
+      parts.push(what + ": " + (problem === gettext("Required.") ? gettext("required, choose one") : problem));
       focus = focus || (group ? firstInput(key) : key === "text" ? $("text") : null);
     }
-    const message = r.data && r.data.code === "invalid_labels" && parts.length ? "Check the labels." : detail(r, "Could not submit.");
+    const message = r.data && r.data.code === "invalid_labels" && parts.length ? gettext("Check the labels.") : detail(r, gettext("Could not submit."));
     showError(message + (parts.length ? " " + parts.join("; ") + "." : ""), focus);
   }
 
@@ -265,7 +267,7 @@
 
   function scheduleSave() {
     if (!live() || conflict) return;
-    $("draft-state").textContent = "Unsaved changes";
+    $("draft-state").textContent = gettext("Unsaved changes");
     clearTimeout(saveTimer);
     saveTimer = setTimeout(saveDraft, AUTOSAVE_MS);
   }
@@ -284,15 +286,15 @@
     if (r.ok) {
       version = r.data.version;
       setLease(r.data.lease_expires_at);
-      $("draft-state").textContent = "Draft saved";
+      $("draft-state").textContent = gettext("Draft saved");
     } else if (r.status === 409 && r.data && r.data.code === "stale_version") {
       conflict = true;
       $("conflict").hidden = false;
-      $("draft-state").textContent = "Not saved: changed elsewhere";
+      $("draft-state").textContent = gettext("Not saved: changed elsewhere");
     } else if (r.status === 409) {
       leaseEnded(r.data && r.data.code === "assignment_withdrawn");
     } else {
-      $("draft-state").textContent = detail(r, "Draft not saved") + " (will retry)";
+      $("draft-state").textContent = interpolate(gettext("%s (will retry)"), [detail(r, gettext("Draft not saved"))]);
       saveTimer = setTimeout(saveDraft, 3000);
     }
   }
@@ -309,7 +311,7 @@
     renderLabels(r.data.label_schema, r.data.draft.labels || {});
     segments = (r.data.draft.segments || []).slice();
     renderSegments();
-    $("draft-state").textContent = "Loaded the newer version";
+    $("draft-state").textContent = gettext("Loaded the newer version");
     $("text").focus();
   }
 
@@ -323,7 +325,7 @@
     const current = assignment;
     const url = await player.load(current.id, current.urls);
     if (current !== assignment || transition) return false;
-    if (!url) { say(player.failure() || "This clip can no longer be played."); return false; }
+    if (!url) { say(player.failure() || gettext("This clip can no longer be played.")); return false; }
     if (player.attach(current.id)) applySpeed();
     return true;
   }
@@ -351,7 +353,7 @@
   }
 
   async function togglePlay() {
-    if (transition) { queuedPlay = true; say("Loading the next clip… it will play when ready."); return; }
+    if (transition) { queuedPlay = true; say(gettext("Loading the next clip… it will play when ready.")); return; }
     if (!live()) return;
     if (audio.paused) measured.playPressedAt = performance.now();
     if (!(await ensureAudio())) return;
@@ -361,7 +363,7 @@
         audio.currentTime = region.start;
       }
       if (Date.now() - leaseCheckedAt > LEASE_CHECK_MS / 3) checkLease();  // not awaited: never delays a play
-      await audio.play().catch(() => say("Press Play again to start the audio."));
+      await audio.play().catch(() => say(gettext("Press Play again to start the audio.")));
     } else {
       audio.pause();
     }
@@ -426,8 +428,8 @@
   function setRegion(start, end) {
     region = end - start >= 0.1 ? {start, end} : null;
     $("clear-region").hidden = !region;
-    say(region ? "Looping " + start.toFixed(1) + "–" + end.toFixed(1) + " s. Press Esc on the waveform to stop."
-      : "Looping off.");
+    say(region ? interpolate(gettext("Looping %(start)s–%(end)s s. Press Esc on the waveform to stop."),
+      {start: start.toFixed(1), end: end.toFixed(1)}, true) : gettext("Looping off."));
     draw();
   }
 
@@ -481,10 +483,11 @@
     ctx.fillStyle = colours.cursor;
     ctx.fillRect(Math.min(width - 2, Math.max(0, x(now))), 0, 2, height);
     drawSpectrogram(now, length, visible);
-    $("clock").textContent = now.toFixed(1) + " / " + length.toFixed(1) + " s";
+    $("clock").textContent = interpolate(gettext("%(now)s / %(length)s s"), {now: now.toFixed(1), length: length.toFixed(1)}, true);
     canvas.setAttribute("aria-valuenow", now.toFixed(1));
-    canvas.setAttribute("aria-valuetext", now.toFixed(1) + " of " + length.toFixed(1) + " seconds");
-    $("play").textContent = audio.paused ? "Play" : "Pause";
+    canvas.setAttribute("aria-valuetext", interpolate(gettext("%(now)s of %(length)s seconds"),
+      {now: now.toFixed(1), length: length.toFixed(1)}, true));
+    $("play").textContent = audio.paused ? gettext("Play") : gettext("Pause");
   }
 
   // --- Spectrogram (issue 12): the same view as the waveform, zoom and playhead included ------
@@ -682,12 +685,14 @@
     for (const el of $("task").querySelectorAll("button, input, textarea")) el.disabled = false;
     $("text").readOnly = false;
     $("conflict").hidden = true;
-    $("draft-state").textContent = version ? "Draft restored" : "";
+    $("draft-state").textContent = version ? gettext("Draft restored") : "";
     // No draft yet: start from the recognizer's hypothesis, if there is one, to correct.
     asrText = (data.asr && data.asr.text) || "";
     const confidence = data.asr && typeof data.asr.confidence === "number" ? data.asr.confidence : null;
-    $("asr-detail").textContent = "This text is the speech recognizer's guess" +
-      (confidence === null ? "" : " (confidence " + Math.round(confidence * 100) + "%)") + ": listen and correct it.";
+    $("asr-detail").textContent = confidence === null
+      ? gettext("This text is the speech recognizer's guess: listen and correct it.")
+      : interpolate(gettext("This text is the speech recognizer's guess (confidence %s): listen and correct it."),
+        [Math.round(confidence * 100) + "%"]);
     $("text").value = version ? data.draft.text : (data.draft.text || asrText);
     showAsrState();
     renderLabels(data.label_schema, data.draft.labels || {});
@@ -704,7 +709,7 @@
     setLease(data.lease_expires_at);
     showPanel("task");
     draw();
-    say("Clip ready (" + (data.clip.duration_ms / 1000).toFixed(1) + " s). Press Play or K to listen.");
+    say(interpolate(gettext("Clip ready (%s s). Press Play or K to listen."), [(data.clip.duration_ms / 1000).toFixed(1)]));
     window.__workspace.readyAt = performance.now();
     $("play").focus();
     // Fetch this lease's audio now, while the reviewer reads the page: the first play then
@@ -715,7 +720,7 @@
 
   async function next() {
     transition = true;
-    say("Loading your next clip…");
+    say(gettext("Loading your next clip…"));
     const r = await api("POST", root.dataset.nextUrl);
     if (r.status === 201) return show(r.data);
     transition = false;
@@ -723,19 +728,19 @@
     assignment = null;
     setLease(null);
     stopAudio();
-    if (r.status === 204) { showPanel("empty"); say("No clips waiting."); return; }
+    if (r.status === 204) { showPanel("empty"); say(gettext("No clips waiting.")); return; }
     if (r.status === 429) {
       const paused = r.data && r.data.code === "reviewer_paused";  // issue 11: paused on gold accuracy
-      $("quota-title").textContent = paused ? "Your work is paused" : "That's all for now";
-      $("quota-detail").textContent = detail(r, "You have reached a limit for now.");
+      $("quota-title").textContent = paused ? gettext("Your work is paused") : gettext("That's all for now");
+      $("quota-detail").textContent = detail(r, gettext("You have reached a limit for now."));
       const resets = r.data && r.data.resets_at ? new Date(r.data.resets_at) : null;
-      $("quota-reset").textContent = resets ? "You can continue from " + resets.toLocaleString() + "." : "";
+      $("quota-reset").textContent = resets ? interpolate(gettext("You can continue from %s."), [resets.toLocaleString()]) : "";
       showPanel("quota");
-      say(detail(r, "Limit reached."));
+      say(detail(r, gettext("Limit reached.")));
       return;
     }
     showPanel("none");
-    say(detail(r, "Could not load a clip. Try again in a moment."));
+    say(detail(r, gettext("Could not load a clip. Try again in a moment.")));
   }
 
   // The clip is leaving: stop it, close its listening count, and let keys wait for the next one.
@@ -776,7 +781,7 @@
         {text: $("text").value, labels, segments: segmentsToSend(current), listened_ms: listenedMs});
       if (r.ok) {
         sessionStorage.removeItem("listened:" + current.id);
-        say("Submitted.");
+        say(gettext("Submitted."));
         return next();
       }
       stay();
@@ -825,7 +830,7 @@
   function buildSkipReasons(presets) {
     const host = $("skip-choices");
     host.replaceChildren();
-    const reasons = presets.concat(["Other"]);
+    const reasons = presets.concat([gettext("Other")]);
     reasons.forEach((reason, index) => {
       const input = document.createElement("input");
       input.type = "radio";
@@ -865,7 +870,7 @@
     if (r.ok) { sessionStorage.removeItem("listened:" + current.id); return next(); }
     stay();
     if (r.status === 409) return leaseEnded(r.data && r.data.code === "assignment_withdrawn");
-    showError(detail(r, "Could not skip."));
+    showError(detail(r, gettext("Could not skip.")));
   }
 
   async function flag() {
@@ -876,14 +881,14 @@
     leave();
     await audioSettled();
     const r = await api("POST", current.urls.flag, {reason});
-    if (!r.ok) { stay(); return showError(detail(r, "Could not flag the clip.")); }
+    if (!r.ok) { stay(); return showError(detail(r, gettext("Could not flag the clip."))); }
     transition = false;
     assignment = null;
     setLease(null);
     stopAudio();
     $("flagged-detail").textContent = r.data.detail;
     showPanel("flagged");
-    say("Clip flagged.");
+    say(gettext("Clip flagged."));
   }
 
   // --- Keyboard ------------------------------------------------------------------------
@@ -1024,7 +1029,7 @@
   $("skip").addEventListener("click", skip);
   $("flag").addEventListener("click", flag);
   $("reload-draft").addEventListener("click", reloadDraft);
-  $("take-break").addEventListener("click", () => { showPanel("break"); say("On a break."); });
+  $("take-break").addEventListener("click", () => { showPanel("break"); say(gettext("On a break.")); });
   for (const button of root.querySelectorAll(".next-button")) button.addEventListener("click", next);
   audio.addEventListener("play", () => { listening.last = audio.currentTime; animate(); });
   audio.addEventListener("playing", () => {
