@@ -6,6 +6,8 @@ event."""
 
 import math
 
+from django.utils.translation import gettext
+
 from .errors import InvalidInput
 
 SEGMENTS_MAX = 200
@@ -14,13 +16,13 @@ FIELDS = {"start_ms", "end_ms", "speaker", "text"}
 
 
 def _refuse(field: str, problem: str):
-    raise InvalidInput(f"A segment is not valid ({field}: {problem})", code="invalid_segments",
-                       fields={field: problem})
+    detail = gettext("A segment is not valid (%(field)s: %(problem)s)") % {"field": field, "problem": problem}
+    raise InvalidInput(detail, code="invalid_segments", fields={field: problem})
 
 
 def _milliseconds(value, field: str) -> int:
     if isinstance(value, bool) or not isinstance(value, (int, float)) or not math.isfinite(value):
-        _refuse(field, "A number of milliseconds.")
+        _refuse(field, gettext("A number of milliseconds."))
     return int(round(value))
 
 
@@ -33,39 +35,40 @@ def segments_validate(segments, *, speakers: list[str], duration_ms: int) -> lis
     if segments in (None, ""):
         segments = []
     if not isinstance(segments, list):
-        _refuse("segments", "A list of segments.")
+        _refuse("segments", gettext("A list of segments."))
     if segments and not speakers:
-        _refuse("segments", "This project does not use segments.")
+        _refuse("segments", gettext("This project does not use segments."))
     if len(segments) > SEGMENTS_MAX:
-        _refuse("segments", f"At most {SEGMENTS_MAX} segments.")
+        _refuse("segments", gettext("At most %(count)d segments.") % {"count": SEGMENTS_MAX})
     clean = []
     for index, segment in enumerate(segments):
         at = f"segments[{index}]"
         if not isinstance(segment, dict):
-            _refuse(at, "An object with start_ms, end_ms, speaker and text.")
+            _refuse(at, gettext("An object with start_ms, end_ms, speaker and text."))
         unknown = sorted(str(key)[:30] for key in segment if key not in FIELDS)
         if unknown:
-            _refuse(f"{at}.{unknown[0]}", "Unknown field.")
+            _refuse(f"{at}.{unknown[0]}", gettext("Unknown field."))
         for name in ("start_ms", "end_ms", "speaker"):
             if name not in segment:
-                _refuse(f"{at}.{name}", "Required.")
+                _refuse(f"{at}.{name}", gettext("Required."))
         start = _milliseconds(segment["start_ms"], f"{at}.start_ms")
         end = _milliseconds(segment["end_ms"], f"{at}.end_ms")
         if start < 0:
-            _refuse(f"{at}.start_ms", "At least 0.")
+            _refuse(f"{at}.start_ms", gettext("At least 0."))
         if end > duration_ms:
-            _refuse(f"{at}.end_ms", f"At most the clip's length ({duration_ms} ms).")
+            _refuse(f"{at}.end_ms", gettext("At most the clip's length (%(length)d ms).") % {"length": duration_ms})
         if end <= start:
-            _refuse(f"{at}.end_ms", "After start_ms.")
+            _refuse(f"{at}.end_ms", gettext("After start_ms."))
         speaker = segment["speaker"]
         if not isinstance(speaker, str) or speaker not in speakers:
-            _refuse(f"{at}.speaker", "One of the project's speakers: " + ", ".join(speakers) + ".")
+            _refuse(f"{at}.speaker",
+                    gettext("One of the project's speakers: %(speakers)s.") % {"speakers": ", ".join(speakers)})
         text = segment.get("text", "")
         if text is None:
             text = ""
         if not isinstance(text, str):
-            _refuse(f"{at}.text", "Text.")
+            _refuse(f"{at}.text", gettext("Text."))
         if len(text) > SEGMENT_TEXT_MAX:
-            _refuse(f"{at}.text", f"At most {SEGMENT_TEXT_MAX} characters.")
+            _refuse(f"{at}.text", gettext("At most %(count)d characters.") % {"count": SEGMENT_TEXT_MAX})
         clean.append({"start_ms": start, "end_ms": end, "speaker": speaker, "text": text.strip()})
     return sorted(clean, key=lambda s: (s["start_ms"], s["end_ms"], speakers.index(s["speaker"])))

@@ -50,7 +50,8 @@ window.ReviewAids = (function () {
   }
 
   const seconds = (ms) => (ms / 1000).toFixed(2);
-  const segmentTime = (segment) => seconds(segment.start_ms) + "–" + seconds(segment.end_ms) + " s";
+  const segmentTime = (segment) => interpolate(gettext("%(start)s–%(end)s s"),
+                                               {start: seconds(segment.start_ms), end: seconds(segment.end_ms)}, true);
 
   // A segment as list content: time, speaker, text (the text's direction from itself).
   function segmentContent(segment) {

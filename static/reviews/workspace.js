@@ -538,7 +538,7 @@
     spectrogramShown = !spectrogramShown;
     prefSet("spectrogram", spectrogramShown ? "1" : "0");
     applySpectrogram();
-    say(spectrogramShown ? "Spectrogram shown." : "Spectrogram hidden.");
+    say(spectrogramShown ? gettext("Spectrogram shown.") : gettext("Spectrogram hidden."));
   }
 
   // --- Segments (issue 12): from the selected part, a speaker, optional text -------------------
@@ -553,22 +553,23 @@
     if (!asked) return;
     segments.forEach((segment, index) => {
       const item = document.createElement("li");
-      const button = (label, action) => {
+      const button = (name, label, action) => {
         const b = document.createElement("button");
         b.type = "button";
         b.className = "link-button";
         const hidden = document.createElement("span");
         hidden.className = "visually-hidden";
-        hidden.textContent = " segment " + (index + 1);
+        hidden.textContent = " " + interpolate(gettext("segment %(number)s"), {number: index + 1}, true);
         b.append(label, hidden);
-        b.dataset.action = label.toLowerCase();
+        b.dataset.action = name;  // untranslated: the focus moves find buttons by it
         b.addEventListener("click", action);
         return b;
       };
       const actions = document.createElement("span");
       actions.className = "segment-actions";
-      actions.append(button("Play", () => playSegment(index)), button("Edit", () => openSegmentEditor(index)),
-                     button("Delete", () => deleteSegment(index)));
+      actions.append(button("play", gettext("Play"), () => playSegment(index)),
+                     button("edit", gettext("Edit"), () => openSegmentEditor(index)),
+                     button("delete", gettext("Delete"), () => deleteSegment(index)));
       item.append(...window.ReviewAids.segmentContent(segment), actions);
       list.append(item);
     });
@@ -591,7 +592,8 @@
     select.value = editing ? editing.speaker : speakers[(last + 1) % speakers.length];
     $("segment-text").value = editing ? editing.text : "";
     $("segment-error").textContent = "";
-    $("segment-editor-title").textContent = editing ? "Edit segment " + (index + 1) : "New segment";
+    $("segment-editor-title").textContent = editing
+      ? interpolate(gettext("Edit segment %(number)s"), {number: index + 1}, true) : gettext("New segment");
     $("segment-editor").hidden = false;
     segmentEditing = index;
     select.focus();
@@ -611,9 +613,10 @@
     let end = Math.round(Number($("segment-end").value) * 1000);
     if (end > limit && end - limit < 10) end = limit;  // the field shows hundredths: its end is the clip's end
     const problem = !$("segment-start").value || !$("segment-end").value || isNaN(start) || isNaN(end)
-      ? "Give a start and an end in seconds." : start < 0 ? "The start cannot be before 0."
-      : end > limit ? "The end is past the clip's end (" + (limit / 1000).toFixed(2) + " s)."
-      : end <= start ? "The end must come after the start." : "";
+      ? gettext("Give a start and an end in seconds.") : start < 0 ? gettext("The start cannot be before 0.")
+      : end > limit ? interpolate(gettext("The end is past the clip's end (%(seconds)s s)."),
+                                  {seconds: (limit / 1000).toFixed(2)}, true)
+      : end <= start ? gettext("The end must come after the start.") : "";
     if (problem) { $("segment-error").textContent = problem; return; }
     const segment = {start_ms: start, end_ms: end, speaker: $("segment-speaker").value,
                      text: $("segment-text").value.trim()};
@@ -625,7 +628,8 @@
     renderSegments();
     scheduleSave();
     draw();
-    say("Segment " + (index + 1) + " saved: " + segment.speaker + ", " + window.ReviewAids.segmentTime(segment) + ".");
+    say(interpolate(gettext("Segment %(number)s saved: %(speaker)s, %(time)s."),
+                    {number: index + 1, speaker: segment.speaker, time: window.ReviewAids.segmentTime(segment)}, true));
     $("segment-list").children[index].querySelector("button").focus();
   }
 
@@ -636,7 +640,7 @@
     renderSegments();
     scheduleSave();
     draw();
-    say("Segment " + (index + 1) + " deleted.");
+    say(interpolate(gettext("Segment %(number)s deleted."), {number: index + 1}, true));
     const items = $("segment-list").children;
     const next = items[Math.min(index, items.length - 1)];
     (next ? next.querySelector('button[data-action="delete"]') : $("segment-new")).focus();
@@ -649,7 +653,7 @@
     $("clear-region").hidden = true;
     audio.currentTime = segment.start_ms / 1000;
     keepInView();
-    await audio.play().catch(() => say("Press Play again to start the audio."));
+    await audio.play().catch(() => say(gettext("Press Play again to start the audio.")));
     playUntil = segment.end_ms / 1000;  // after play(): a plain play clears it
     stopAtSegmentEnd();
   }
