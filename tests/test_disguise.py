@@ -123,6 +123,17 @@ def test_every_preset_runs_through_ingest(name):
     assert decoded.dBFS > -30
 
 
+@pytest.mark.parametrize("name", sorted(disguise.PRESETS))
+def test_every_preset_filters_in_process_without_an_ffmpeg_process(name, settings):
+    # An ffmpeg process per clip (the fallback for filters PyAV's FFmpeg lacks, such as
+    # rubberband) cost the 'pitch' preset four times the pitch shift itself.
+    preset = disguise.PRESETS[name]
+    for seed in range(5):
+        chain = preset.ffmpeg_filter(preset.draw(random.Random(seed)))
+        full = f"aresample={settings.AUDIO_SAMPLE_RATE}" + (f",{chain}" if chain else "")
+        assert audio._filter_chain(full) is not None, chain
+
+
 def test_default_preset_comes_from_settings(settings):
     settings.DISGUISE_PRESET = "no-such-preset"
     with pytest.raises(ValueError):
