@@ -166,12 +166,14 @@ def verification(enroll: dict[str, np.ndarray], trials: list[tuple[str, np.ndarr
 
 class Bench:
     def __init__(self, speakers: list[str] | None, save_audio: bool, trials: int | None = None,
-                 skip: frozenset[str] = frozenset()):
+                 skip: frozenset[str] = frozenset(), readable: list[str] | None = None):
         import torch
         from pocketsphinx import Decoder
         from resemblyzer import VoiceEncoder, preprocess_wav
 
-        torch.set_num_threads(max(1, min(2, os.cpu_count() or 1)))
+        # One thread: on a loaded 2-core machine, two OpenMP threads burned about 25x the CPU per
+        # embedding (1 s against 0.04 s for 3 s of audio) waiting for each other.
+        torch.set_num_threads(1)
         self.encoder = VoiceEncoder("cpu", verbose=False)
         self.preprocess = preprocess_wav
         self.asr = Decoder(logfn=os.devnull)
@@ -185,6 +187,8 @@ class Bench:
         self.sources = {(c["speaker"], c["index"]): (corpus / c["path"]).read_bytes() for c in self.clips}
         self.save_audio = save_audio
         self.cache: dict[str, dict] = {}
+        # Voices known to be readable (a previous run's list): the others are not transcribed.
+        self.readable_given = [s for s in readable if s in self.speakers] if readable else None
         self.readable: list[str] = []
         self.hyps: dict[str, tuple] = {}
 
@@ -267,12 +271,12 @@ class Bench:
         hyp = self.asr.hyp()
         return hyp.hypstr if hyp else ""
 
-    def wer_per_voice(self, clips: dict) -> dict[str, float]:
-        """WER (%) of every voice, and the pooled WER of the readable ones in self.hyps_readable."""
+    def wer_per_voice(self, clips: dict, speakers: list[str]) -> dict[str, float]:
+        """WER (%) of each of ``speakers``; their hypotheses are kept in self.hyps."""
         import jiwer
 
         out = {}
-        for speaker in self.speakers:
+        for speaker in speakers:
             keys = [(c["index"], c["text"]) for c in self.clips if c["speaker"] == speaker]
             hyps = [self.transcribe(clips[(speaker, i)]) or "<empty>" for i, _ in keys]
             out[speaker] = 100.0 * jiwer.wer([t for _, t in keys], hyps)
@@ -321,8 +325,8 @@ class Bench:
             clips, cpu, seconds = self.ingest_all(IDENTITY)
             embeddings = {key: self.embed(x) for key, x in clips.items()}
             enroll_audio = {s: self.enrollment(clips, s) for s in self.speakers}
-            per_voice = self.wer_per_voice(clips)
-            self.readable = [s for s in self.speakers if per_voice[s] <= READABLE_WER]
+            per_voice = self.wer_per_voice(clips, self.readable_given or self.speakers)
+            self.readable = [s for s in per_voice if per_voice[s] <= READABLE_WER]
             self.cache["none"] = {
                 "clips": clips, "cpu": cpu, "seconds": seconds, "embeddings": embeddings,
                 "enroll_audio": enroll_audio, "enroll": {s: self.embed(x) for s, x in enroll_audio.items()},
@@ -431,6 +435,10 @@ def main() -> None:
                              "known to be weaker for these presets; the worst case is then over the others")
     parser.add_argument("--trials", type=int, default=None,
                         help="quick runs: only the first N trial commands of each voice (enrolment unchanged)")
+    parser.add_argument("--readable", default="",
+                        help="comma-separated voices pocketsphinx reads, from an earlier run's header: the "
+                             "reference row then transcribes only those (the list must be re-derived when the "
+                             "corpus or the ingest path changes)")
     parser.add_argument("--save-audio", action="store_true", help="keep the disguised MP3s under tests/bench/out")
     parser.add_argument("--json", default=str(OUT / "privacy-results.json"))
     args = parser.parse_args()
@@ -439,7 +447,8 @@ def main() -> None:
     unknown = skip - {"both", "forward", "normalize"}
     if unknown:
         parser.error(f"unknown attackers to skip: {', '.join(sorted(unknown))}")
-    bench = Bench(args.speakers.split(",") if args.speakers else None, args.save_audio, args.trials, skip)
+    bench = Bench(args.speakers.split(",") if args.speakers else None, args.save_audio, args.trials, skip,
+                  args.readable.split(",") if args.readable else None)
     started = time.monotonic()
     ref = bench.reference()
     print(f"{time.strftime('%Y-%m-%d')} on {os.cpu_count()} cores; corpus: {len(bench.speakers)} voices, "
