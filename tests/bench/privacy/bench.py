@@ -190,6 +190,7 @@ class Bench:
         # Voices known to be readable (a previous run's list): the others are not transcribed.
         self.readable_given = [s for s in readable if s in self.speakers] if readable else None
         self.readable: list[str] = []
+        self.no_wer = False
         self.hyps: dict[str, tuple] = {}
 
     # ingest through the app
@@ -296,6 +297,8 @@ class Bench:
         import jiwer
 
         chosen = self.readable if speakers is None else speakers
+        if self.no_wer:
+            return float("nan")
         keys = [(c["speaker"], c["index"], c["text"]) for c in self.clips if c["speaker"] in chosen]
         if not keys:
             return float("nan")
@@ -325,7 +328,7 @@ class Bench:
             clips, cpu, seconds = self.ingest_all(IDENTITY)
             embeddings = {key: self.embed(x) for key, x in clips.items()}
             enroll_audio = {s: self.enrollment(clips, s) for s in self.speakers}
-            per_voice = self.wer_per_voice(clips, self.readable_given or self.speakers)
+            per_voice = self.wer_per_voice(clips, [] if self.no_wer else self.readable_given or self.speakers)
             self.readable = [s for s in per_voice if per_voice[s] <= READABLE_WER]
             self.cache["none"] = {
                 "clips": clips, "cpu": cpu, "seconds": seconds, "embeddings": embeddings,
@@ -439,6 +442,8 @@ def main() -> None:
                         help="comma-separated voices pocketsphinx reads, from an earlier run's header: the "
                              "reference row then transcribes only those (the list must be re-derived when the "
                              "corpus or the ingest path changes)")
+    parser.add_argument("--no-wer", action="store_true",
+                        help="linkage only (screening experiments): no transcription, WER shown as '-'")
     parser.add_argument("--save-audio", action="store_true", help="keep the disguised MP3s under tests/bench/out")
     parser.add_argument("--json", default=str(OUT / "privacy-results.json"))
     args = parser.parse_args()
@@ -449,6 +454,7 @@ def main() -> None:
         parser.error(f"unknown attackers to skip: {', '.join(sorted(unknown))}")
     bench = Bench(args.speakers.split(",") if args.speakers else None, args.save_audio, args.trials, skip,
                   args.readable.split(",") if args.readable else None)
+    bench.no_wer = args.no_wer
     started = time.monotonic()
     ref = bench.reference()
     print(f"{time.strftime('%Y-%m-%d')} on {os.cpu_count()} cores; corpus: {len(bench.speakers)} voices, "
