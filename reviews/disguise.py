@@ -43,8 +43,8 @@ class Measured:
 
     eer_worst: float         # lowest speaker-verification EER over the attackers (50% = no linkage)
     eer_worst_by: str        # the attacker that got it
-    wer: float
-    wer_undisguised: float
+    wer: float | None        # None: not measured in the run these linkage figures come from (see note)
+    wer_undisguised: float | None
     x_realtime: float
     top1_worst: float | None = None   # highest closed-set identification top-1 over the attackers
     top1_chance: float | None = None  # 100 / number of corpus speakers
@@ -54,8 +54,10 @@ class Measured:
         """One line for people: the worst case, what it costs and how fast it runs."""
         top1 = (f", top-1 {self.top1_worst:.0f}% (chance {self.top1_chance:.0f}%)"
                 if self.top1_worst is not None else ", top-1 not measured")
-        return (f"worst-case EER {self.eer_worst:.1f}% ({self.eer_worst_by}){top1}, WER {self.wer:.1f}% "
-                f"(undisguised {self.wer_undisguised:.1f}%), {self.x_realtime:.0f}x real time")
+        wer = (f"WER {self.wer:.1f}% (undisguised {self.wer_undisguised:.1f}%)" if self.wer is not None
+               else "WER not measured in this run")
+        return (f"worst-case EER {self.eer_worst:.1f}% ({self.eer_worst_by}){top1}, {wer}, "
+                f"{self.x_realtime:.0f}x real time")
 
 
 @dataclass(frozen=True)
