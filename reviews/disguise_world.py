@@ -304,6 +304,10 @@ def target_voice(samples: np.ndarray, rate: int, params: dict[str, float]) -> np
     ``params``: ``knn`` (0-1: weight of the codebook envelope against the clip's own
     envelope normalised to the target's scale and long-term spectrum), ``f0_shift``
     (factor on the target median F0) and ``f0_range`` (factor on the target spread).
+    Prosody normalisation, used by no preset yet (docs/privacy-benchmark.md: it helps only
+    once the whole envelope is replaced): ``timing`` (1: speech at TARGET_SYLLABLE_RATE,
+    pauses cut; the output's length then differs from the input's), ``flatten`` (0-1:
+    loudness contour towards the clip's median) and ``intonation`` (factor on the spread).
     """
     world = _world()
     length = len(samples)
