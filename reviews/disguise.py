@@ -331,6 +331,9 @@ OLDNOTE = ("issue 7 run (10 TTS voices, WER on the 4 flite voices); top-1 and th
            "13 not measured yet")
 # Figures of the issue 13 run (docs/privacy-benchmark.md).
 NEWNOTE = "make bench-privacy 2026-12-01: 24 TTS voices, WER on the 11 voices pocketsphinx reads"
+# Figures of the second issue 13 run: same corpus and method, linkage and speed only.
+LINKNOTE = ("make bench-privacy 2026-12-02: 24 TTS voices, attackers ignorant, lazy, both and forward grid "
+            "(normalize left out: never the worst case in earlier runs); WER not measured on this corpus")
 EQ_RIPPLES = 4
 VOICE_RANGES = {"pitch": (0.8, 1.3), "vtln": (0.9, 1.12)}
 VOICE_STRONG_RANGES = {"pitch": (0.72, 1.4), "vtln": (0.86, 1.17)}
@@ -353,8 +356,8 @@ preset_register(Preset(
     # clip cost four times the pitch shift itself.
     ffmpeg_filter=lambda p: resample_pitch_filter(p["pitch"], settings.AUDIO_SAMPLE_RATE),
     ranges={"pitch": (0.78, 1.28)},
-    measured=Measured(eer_worst=5.0, eer_worst_by="forward grid", wer=51.6, wer_undisguised=22.3, x_realtime=33,
-                      top1_worst=91, top1_chance=4.2, note=NEWNOTE),
+    # Not measured since the move from rubberband (docs/privacy-benchmark.md has the rubberband figures).
+    measured=None,
 ))
 
 preset_register(Preset(
@@ -364,8 +367,8 @@ preset_register(Preset(
     ffmpeg_filter=lambda p: resample_pitch_filter(p["pitch"], settings.AUDIO_SAMPLE_RATE),
     transform=mcadams_lpc,
     ranges={"pitch": (0.78, 1.28), "mcadams": (0.7, 0.9)},
-    measured=Measured(eer_worst=7.0, eer_worst_by="forward grid", wer=59.2, wer_undisguised=5.6, x_realtime=51,
-                      note=OLDNOTE),
+    # Not measured since the move from rubberband (docs/privacy-benchmark.md has the rubberband figures).
+    measured=None,
 ))
 
 preset_register(Preset(
@@ -376,8 +379,9 @@ preset_register(Preset(
     ffmpeg_filter=lambda p: resample_pitch_filter(p["pitch"], settings.AUDIO_SAMPLE_RATE),
     transform=voice_transform,
     ranges=VOICE_RANGES,
-    measured=Measured(eer_worst=10.1, eer_worst_by="forward grid", wer=12.5, wer_undisguised=5.6, x_realtime=174,
-                      note=OLDNOTE),
+    measured=Measured(eer_worst=9.7, eer_worst_by="forward grid", wer=None, wer_undisguised=None, x_realtime=178,
+                      top1_worst=82, top1_chance=4.2,
+                      note=LINKNOTE + " (issue 7, 10 voices: WER 12.5%, undisguised 5.6%)"),
 ))
 
 preset_register(Preset(
