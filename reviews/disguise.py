@@ -326,9 +326,6 @@ def voice_draw(rng: random.Random, *, pitch: tuple[float, float], vtln: tuple[fl
 
 
 DRIFT_ANCHORS = 12
-# Figures of the presets not measured again in the issue 13 run.
-OLDNOTE = ("issue 7 run (10 TTS voices, WER on the 4 flite voices); top-1 and the lazy/both attackers of issue "
-           "13 not measured yet")
 # Figures of the issue 13 run (docs/privacy-benchmark.md).
 NEWNOTE = "make bench-privacy 2026-12-01: 24 TTS voices, WER on the 11 voices pocketsphinx reads"
 # Figures of the second issue 13 run: same corpus and method, linkage and speed only.
@@ -392,8 +389,9 @@ preset_register(Preset(
     ffmpeg_filter=lambda p: resample_pitch_filter(p["pitch"], settings.AUDIO_SAMPLE_RATE),
     transform=voice_transform,
     ranges=VOICE_STRONG_RANGES,
-    measured=Measured(eer_worst=12.0, eer_worst_by="forward grid", wer=19.6, wer_undisguised=5.6, x_realtime=165,
-                      note=OLDNOTE),
+    measured=Measured(eer_worst=13.9, eer_worst_by="forward grid", wer=None, wer_undisguised=None, x_realtime=144,
+                      top1_worst=68, top1_chance=4.2,
+                      note=LINKNOTE + " (issue 7, 10 voices: WER 19.6%, undisguised 5.6%)"),
 ))
 
 
