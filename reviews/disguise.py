@@ -353,8 +353,8 @@ preset_register(Preset(
     # clip cost four times the pitch shift itself.
     ffmpeg_filter=lambda p: resample_pitch_filter(p["pitch"], settings.AUDIO_SAMPLE_RATE),
     ranges={"pitch": (0.78, 1.28)},
-    # Not measured since the move from rubberband (docs/privacy-benchmark.md has the rubberband figures).
-    measured=None,
+    measured=Measured(eer_worst=4.5, eer_worst_by="forward grid", wer=None, wer_undisguised=None, x_realtime=539,
+                      top1_worst=92, top1_chance=4.2, note=LINKNOTE),
 ))
 
 preset_register(Preset(
