@@ -43,8 +43,8 @@ class Measured:
 
     eer_worst: float         # lowest speaker-verification EER over the attackers (50% = no linkage)
     eer_worst_by: str        # the attacker that got it
-    wer: float
-    wer_undisguised: float
+    wer: float | None        # None: not measured in the run these linkage figures come from (see note)
+    wer_undisguised: float | None
     x_realtime: float
     top1_worst: float | None = None   # highest closed-set identification top-1 over the attackers
     top1_chance: float | None = None  # 100 / number of corpus speakers
@@ -54,8 +54,10 @@ class Measured:
         """One line for people: the worst case, what it costs and how fast it runs."""
         top1 = (f", top-1 {self.top1_worst:.0f}% (chance {self.top1_chance:.0f}%)"
                 if self.top1_worst is not None else ", top-1 not measured")
-        return (f"worst-case EER {self.eer_worst:.1f}% ({self.eer_worst_by}){top1}, WER {self.wer:.1f}% "
-                f"(undisguised {self.wer_undisguised:.1f}%), {self.x_realtime:.0f}x real time")
+        wer = (f"WER {self.wer:.1f}% (undisguised {self.wer_undisguised:.1f}%)" if self.wer is not None
+               else "WER not measured in this run")
+        return (f"worst-case EER {self.eer_worst:.1f}% ({self.eer_worst_by}){top1}, {wer}, "
+                f"{self.x_realtime:.0f}x real time")
 
 
 @dataclass(frozen=True)
@@ -87,12 +89,6 @@ def factor_draw(rng: random.Random, low: float, high: float, dead_band: float = 
         factor = math.exp(rng.uniform(math.log(low), math.log(high)))
         if abs(factor - 1.0) >= dead_band:
             return factor
-
-
-def rubberband_filter(pitch: float, *, keep_formants: bool) -> str:
-    """Return the ffmpeg rubberband filter for a pitch factor, tempo kept."""
-    formant = "preserved" if keep_formants else "shifted"
-    return f"rubberband=pitch={pitch:.4f}:formant={formant}:pitchq=quality"
 
 
 # --- Short-time Fourier transform ----------------------------------------------
@@ -330,11 +326,11 @@ def voice_draw(rng: random.Random, *, pitch: tuple[float, float], vtln: tuple[fl
 
 
 DRIFT_ANCHORS = 12
-# Figures of the presets not measured again in the issue 13 run.
-OLDNOTE = ("issue 7 run (10 TTS voices, WER on the 4 flite voices); top-1 and the lazy/both attackers of issue "
-           "13 not measured yet")
 # Figures of the issue 13 run (docs/privacy-benchmark.md).
 NEWNOTE = "make bench-privacy 2026-12-01: 24 TTS voices, WER on the 11 voices pocketsphinx reads"
+# Figures of the second issue 13 run: same corpus and method, linkage and speed only.
+LINKNOTE = ("make bench-privacy 2026-12-02: 24 TTS voices, attackers ignorant, lazy, both and forward grid "
+            "(normalize left out: never the worst case in earlier runs); WER not measured on this corpus")
 EQ_RIPPLES = 4
 VOICE_RANGES = {"pitch": (0.8, 1.3), "vtln": (0.9, 1.12)}
 VOICE_STRONG_RANGES = {"pitch": (0.72, 1.4), "vtln": (0.86, 1.17)}
@@ -353,21 +349,23 @@ preset_register(Preset(
     description="Random pitch shift per clip (formants move with it). Reversible by an attacker who "
                 "tries the shifts in the range: weak privacy, best intelligibility.",
     draw=_pitch_draw,
-    ffmpeg_filter=lambda p: f"rubberband=pitch={p['pitch']:.4f}",
+    # Resampling + WSOLA, in process: PyAV's FFmpeg has no rubberband, and an ffmpeg process per
+    # clip cost four times the pitch shift itself.
+    ffmpeg_filter=lambda p: resample_pitch_filter(p["pitch"], settings.AUDIO_SAMPLE_RATE),
     ranges={"pitch": (0.78, 1.28)},
-    measured=Measured(eer_worst=5.0, eer_worst_by="forward grid", wer=51.6, wer_undisguised=22.3, x_realtime=33,
-                      top1_worst=91, top1_chance=4.2, note=NEWNOTE),
+    measured=Measured(eer_worst=4.5, eer_worst_by="forward grid", wer=None, wer_undisguised=None, x_realtime=539,
+                      top1_worst=92, top1_chance=4.2, note=LINKNOTE),
 ))
 
 preset_register(Preset(
     name="mcadams",
     description="Random McAdams LPC pole warping (coefficient 0.7-0.9) plus a random pitch shift.",
     draw=_mcadams_draw,
-    ffmpeg_filter=lambda p: rubberband_filter(p["pitch"], keep_formants=False),
+    ffmpeg_filter=lambda p: resample_pitch_filter(p["pitch"], settings.AUDIO_SAMPLE_RATE),
     transform=mcadams_lpc,
     ranges={"pitch": (0.78, 1.28), "mcadams": (0.7, 0.9)},
-    measured=Measured(eer_worst=7.0, eer_worst_by="forward grid", wer=59.2, wer_undisguised=5.6, x_realtime=51,
-                      note=OLDNOTE),
+    measured=Measured(eer_worst=9.4, eer_worst_by="forward grid", wer=None, wer_undisguised=None, x_realtime=44,
+                      top1_worst=73, top1_chance=4.2, note=LINKNOTE),
 ))
 
 preset_register(Preset(
@@ -378,8 +376,9 @@ preset_register(Preset(
     ffmpeg_filter=lambda p: resample_pitch_filter(p["pitch"], settings.AUDIO_SAMPLE_RATE),
     transform=voice_transform,
     ranges=VOICE_RANGES,
-    measured=Measured(eer_worst=10.1, eer_worst_by="forward grid", wer=12.5, wer_undisguised=5.6, x_realtime=174,
-                      note=OLDNOTE),
+    measured=Measured(eer_worst=9.7, eer_worst_by="forward grid", wer=None, wer_undisguised=None, x_realtime=178,
+                      top1_worst=82, top1_chance=4.2,
+                      note=LINKNOTE + " (issue 7, 10 voices: WER 12.5%, undisguised 5.6%)"),
 ))
 
 preset_register(Preset(
@@ -390,8 +389,9 @@ preset_register(Preset(
     ffmpeg_filter=lambda p: resample_pitch_filter(p["pitch"], settings.AUDIO_SAMPLE_RATE),
     transform=voice_transform,
     ranges=VOICE_STRONG_RANGES,
-    measured=Measured(eer_worst=12.0, eer_worst_by="forward grid", wer=19.6, wer_undisguised=5.6, x_realtime=165,
-                      note=OLDNOTE),
+    measured=Measured(eer_worst=13.9, eer_worst_by="forward grid", wer=None, wer_undisguised=None, x_realtime=144,
+                      top1_worst=68, top1_chance=4.2,
+                      note=LINKNOTE + " (issue 7, 10 voices: WER 19.6%, undisguised 5.6%)"),
 ))
 
 

@@ -48,6 +48,18 @@ SPEECH_FLOOR_DB = 35.0
 WARP_FACTORS = np.exp(np.linspace(np.log(0.8), np.log(1.25), 19))
 # Stylised pitch: moving average of log-F0 over this many seconds.
 F0_SMOOTH_SECONDS = 0.15
+# Timing normalisation: every clip's speech is time-stretched to this many syllable
+# nuclei per second of speech (pauses left out), within TEMPO_LIMITS; pauses inside a
+# clip are cut to PAUSE_SECONDS and the silence at either end to EDGE_SECONDS.
+TARGET_SYLLABLE_RATE = 6.0
+TEMPO_LIMITS = (0.6, 1.7)
+PAUSE_SECONDS = 0.15
+EDGE_SECONDS = 0.1
+# Syllable nuclei: peaks of the voiced frames' log energy (smoothed over NUCLEUS_SMOOTH
+# frames) standing out by NUCLEUS_PROMINENCE_DB, at least NUCLEUS_GAP_SECONDS apart.
+NUCLEUS_SMOOTH = 3
+NUCLEUS_PROMINENCE_DB = 1.0
+NUCLEUS_GAP_SECONDS = 0.08
 
 
 @dataclass(frozen=True)
@@ -206,12 +218,96 @@ def moving_average(values: np.ndarray, width: int) -> np.ndarray:
     return (cumulative[width:] - cumulative[:-width]) / width
 
 
+def frame_level_db(envelope: np.ndarray) -> np.ndarray:
+    return 10 * np.log10(envelope.sum(axis=1) + 1e-20)
+
+
+def syllable_nuclei(analysis: Analysis) -> int:
+    """Count syllable nuclei: prominent peaks of the smoothed log energy on voiced speech frames."""
+    from scipy.signal import find_peaks
+
+    level = frame_level_db(analysis.envelope)
+    kernel = np.ones(NUCLEUS_SMOOTH) / NUCLEUS_SMOOTH
+    smooth = np.convolve(np.pad(level, NUCLEUS_SMOOTH // 2, mode="edge"), kernel, mode="valid")
+    floor = smooth.min()
+    # Unvoiced and quiet frames sink to the floor, so every voiced stretch stands on its own.
+    smooth = np.where((analysis.f0 > 0) & analysis.speech, smooth, floor)
+    peaks, _ = find_peaks(smooth, prominence=NUCLEUS_PROMINENCE_DB,
+                          distance=max(1, int(round(NUCLEUS_GAP_SECONDS * 1000 / FRAME_PERIOD_MS))))
+    return int(len(peaks))
+
+
+def timing_positions(analysis: Analysis) -> np.ndarray:
+    """Fractional input-frame positions of every output frame: speech at the target syllable rate.
+
+    Speech runs (frames within SPEECH_FLOOR_DB of the loudest) are stretched uniformly so
+    that the clip says TARGET_SYLLABLE_RATE nuclei per second of speech; every pause
+    inside the clip becomes PAUSE_SECONDS long and the silence at the ends EDGE_SECONDS.
+    """
+    speech = analysis.speech
+    frames = len(speech)
+    nuclei = syllable_nuclei(analysis)
+    speech_seconds = speech.sum() * FRAME_PERIOD_MS / 1000
+    if nuclei < 2 or speech_seconds <= 0:
+        return np.arange(frames, dtype=np.float64)
+    # Output frames per input speech frame (below 1: the speaker was slow, so speed up).
+    tempo = float(np.clip(nuclei / (TARGET_SYLLABLE_RATE * speech_seconds), *TEMPO_LIMITS))
+    pause = max(1, int(round(PAUSE_SECONDS * 1000 / FRAME_PERIOD_MS)))
+    edge = max(1, int(round(EDGE_SECONDS * 1000 / FRAME_PERIOD_MS)))
+    # Runs of equal speech/non-speech frames.
+    changes = np.flatnonzero(np.diff(speech.astype(np.int8))) + 1
+    starts = np.concatenate([[0], changes])
+    ends = np.concatenate([changes, [frames]])
+    positions = []
+    for index, (start, end) in enumerate(zip(starts, ends)):
+        length = end - start
+        if speech[start]:
+            count = max(1, int(round(length * tempo)))
+        else:
+            count = min(length, edge if index in (0, len(starts) - 1) else pause)
+        positions.append(start + (np.arange(count) + 0.5) * (length / count) - 0.5)
+    return np.clip(np.concatenate(positions), 0.0, frames - 1.0)
+
+
+def frames_resample(values: np.ndarray, positions: np.ndarray) -> np.ndarray:
+    """Read the rows (frames) of ``values`` at fractional ``positions``, linearly interpolated."""
+    lower = np.minimum(positions.astype(np.int64), len(values) - 1)
+    upper = np.minimum(lower + 1, len(values) - 1)
+    fraction = (positions - lower)[:, None] if values.ndim == 2 else positions - lower
+    return values[lower] * (1 - fraction) + values[upper] * fraction
+
+
+def f0_resample(f0: np.ndarray, positions: np.ndarray) -> np.ndarray:
+    """Read F0 at fractional frame positions: log-interpolated between voiced frames, voicing of the nearest."""
+    nearest = np.minimum(np.round(positions).astype(np.int64), len(f0) - 1)
+    voiced = f0[nearest] > 0
+    if not (f0 > 0).any():
+        return np.zeros(len(positions))
+    frames = np.arange(len(f0))
+    log_f0 = np.interp(positions, frames[f0 > 0], np.log(f0[f0 > 0]))
+    return np.where(voiced, np.exp(log_f0), 0.0)
+
+
+def loudness_flatten(level_db: np.ndarray, speech: np.ndarray, amount: float) -> np.ndarray:
+    """Move each speech frame's level ``amount`` (0-1) of the way to the clip's median speech level (dB)."""
+    if amount <= 0 or not speech.any():
+        return level_db
+    median = float(np.median(level_db[speech]))
+    # A soft speech mask (30 ms ramps), so pauses stay quiet and nothing jumps at the edges.
+    weight = np.convolve(speech.astype(np.float64), np.ones(3) / 3, mode="same")
+    return level_db + amount * weight * (median - level_db).clip(min=-30.0, max=30.0)
+
+
 def target_voice(samples: np.ndarray, rate: int, params: dict[str, float]) -> np.ndarray:
     """Resynthesise ``samples`` with the target voice's envelope and a stylised, target-range pitch.
 
     ``params``: ``knn`` (0-1: weight of the codebook envelope against the clip's own
     envelope normalised to the target's scale and long-term spectrum), ``f0_shift``
     (factor on the target median F0) and ``f0_range`` (factor on the target spread).
+    Prosody normalisation, used by no preset yet (docs/privacy-benchmark.md: it helps only
+    once the whole envelope is replaced): ``timing`` (1: speech at TARGET_SYLLABLE_RATE,
+    pauses cut; the output's length then differs from the input's), ``flatten`` (0-1:
+    loudness contour towards the clip's median) and ``intonation`` (factor on the spread).
     """
     world = _world()
     length = len(samples)
@@ -234,12 +330,21 @@ def target_voice(samples: np.ndarray, rate: int, params: dict[str, float]) -> np
         mixed = (1.0 - weight) * normalised + weight * target
     else:
         mixed = normalised
-    envelope = np.exp(mixed - mixed.max())
-    # Keep the input's frame energy (the loudness contour), nothing of its spectral shape.
-    envelope *= (analysis.envelope.sum(axis=1) / np.maximum(envelope.sum(axis=1), 1e-30))[:, None]
-    aperiodicity = world.decode_aperiodicity(
-        np.ascontiguousarray(codebook.aperiodicity[index].mean(axis=1).astype(np.float64)), rate, FFT_SIZE)
+    # The input's frame energy (the loudness contour), flattened by ``params['flatten']``.
+    level_db = loudness_flatten(frame_level_db(analysis.envelope), analysis.speech, float(params.get("flatten", 0.0)))
+    coded_aperiodicity = codebook.aperiodicity[index].mean(axis=1).astype(np.float64)
     f0 = f0_stylise(analysis.f0, codebook.f0_median * params.get("f0_shift", 1.0),
-                    codebook.f0_spread * params.get("f0_range", 1.0))
+                    codebook.f0_spread * params.get("f0_range", 1.0) * params.get("intonation", 1.0))
+    if params.get("timing", 0.0) > 0:
+        positions = timing_positions(analysis)
+        mixed = frames_resample(mixed, positions)
+        level_db = frames_resample(level_db, positions)
+        coded_aperiodicity = frames_resample(coded_aperiodicity, positions)
+        f0 = f0_resample(f0, positions)
+        length = int(round(len(positions) * FRAME_PERIOD_MS / 1000 * rate))
+    envelope = np.exp(mixed - mixed.max())
+    # Nothing of the input's spectral shape: only its (possibly flattened) frame energy.
+    envelope *= (10 ** (level_db / 10) / np.maximum(envelope.sum(axis=1), 1e-30))[:, None]
+    aperiodicity = world.decode_aperiodicity(np.ascontiguousarray(coded_aperiodicity), rate, FFT_SIZE)
     out = world.synthesize(f0, np.ascontiguousarray(envelope), aperiodicity, rate, FRAME_PERIOD_MS)
     return out[:length] if len(out) >= length else np.pad(out, (0, length - len(out)))

@@ -123,6 +123,17 @@ def test_every_preset_runs_through_ingest(name):
     assert decoded.dBFS > -30
 
 
+@pytest.mark.parametrize("name", sorted(disguise.PRESETS))
+def test_every_preset_filters_in_process_without_an_ffmpeg_process(name, settings):
+    # An ffmpeg process per clip (the fallback for filters PyAV's FFmpeg lacks, such as
+    # rubberband) cost the 'pitch' preset four times the pitch shift itself.
+    preset = disguise.PRESETS[name]
+    for seed in range(5):
+        chain = preset.ffmpeg_filter(preset.draw(random.Random(seed)))
+        full = f"aresample={settings.AUDIO_SAMPLE_RATE}" + (f",{chain}" if chain else "")
+        assert audio._filter_chain(full) is not None, chain
+
+
 def test_default_preset_comes_from_settings(settings):
     settings.DISGUISE_PRESET = "no-such-preset"
     with pytest.raises(ValueError):
@@ -227,3 +238,54 @@ def test_admin_offers_the_registered_presets_labelled_with_their_figures():
     for name, preset in disguise.PRESETS.items():
         if preset.measured is not None:
             assert preset.measured.summary() in labels[name]
+
+
+# --- Timing and loudness normalisation inside the WORLD path (issue 13) ----------
+
+def _analysis(pattern: list[tuple[bool, int]], nucleus_every: int = 16):
+    """A WORLD analysis by hand: runs of (speech, frames); speech is voiced with a level peak every few frames."""
+    from reviews import disguise_world
+
+    speech = np.concatenate([np.full(count, flag) for flag, count in pattern])
+    frames = np.arange(len(speech))
+    level_db = np.where(speech, -20.0 + 6.0 * np.cos(2 * np.pi * frames / nucleus_every), -90.0)
+    envelope = np.repeat((10 ** (level_db / 10) / 257)[:, None], 257, axis=1)
+    return disguise_world.Analysis(f0=np.where(speech, 120.0, 0.0), envelope=envelope, speech=speech)
+
+
+def _runs(flags: np.ndarray) -> list[tuple[bool, int]]:
+    changes = np.flatnonzero(np.diff(flags.astype(np.int8))) + 1
+    edges = np.concatenate([[0], changes, [len(flags)]])
+    return [(bool(flags[start]), int(end - start)) for start, end in zip(edges[:-1], edges[1:])]
+
+
+def test_timing_cuts_pauses_and_brings_speech_to_the_target_syllable_rate():
+    from reviews import disguise_world as world
+
+    # 2 s of speech with a nucleus every 160 ms (7 per run of 1 s), long pauses and edges.
+    analysis = _analysis([(False, 80), (True, 100), (False, 90), (True, 100), (False, 60)])
+    nuclei = world.syllable_nuclei(analysis)
+    assert 13 <= nuclei <= 14
+    positions = world.timing_positions(analysis)
+    runs = _runs(analysis.speech[np.round(positions).astype(int)])
+    pause, edge = round(world.PAUSE_SECONDS * 100), round(world.EDGE_SECONDS * 100)
+    assert [flag for flag, _ in runs] == [False, True, False, True, False]
+    assert runs[0][1] == edge and runs[2][1] == pause and runs[4][1] == edge
+    speech_out = (runs[1][1] + runs[3][1]) / 100
+    assert abs(nuclei / speech_out - world.TARGET_SYLLABLE_RATE) < 0.15
+    # Slower input (nucleus every 320 ms): stretched the other way, to the same rate.
+    slow = _analysis([(False, 10), (True, 200), (False, 10)], nucleus_every=32)
+    slow_runs = _runs(slow.speech[np.round(world.timing_positions(slow)).astype(int)])
+    assert abs(world.syllable_nuclei(slow) / (slow_runs[1][1] / 100) - world.TARGET_SYLLABLE_RATE) < 0.3
+
+
+def test_loudness_flatten_moves_speech_towards_its_median_and_leaves_pauses_quiet():
+    from reviews import disguise_world as world
+
+    analysis = _analysis([(False, 20), (True, 64), (False, 20)])
+    level = world.frame_level_db(analysis.envelope)
+    flat = world.loudness_flatten(level, analysis.speech, 0.7)
+    inner = slice(25, 80)
+    assert np.std(flat[inner]) < 0.4 * np.std(level[inner])
+    assert np.all(flat[:15] < -60) and np.all(flat[-15:] < -60)
+    assert np.array_equal(world.loudness_flatten(level, analysis.speech, 0.0), level)

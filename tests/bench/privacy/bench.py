@@ -48,7 +48,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 # so the benchmark does not depend on the web stack's optional apps.
 os.environ.setdefault("DJANGO_SETTINGS_MODULE", "annotator.settings")
 
-from corpus import corpus_build  # noqa: E402
+from corpus import ENROLLMENT_COUNT, corpus_build  # noqa: E402
 
 from reviews import audio, disguise  # noqa: E402
 
@@ -165,23 +165,32 @@ def verification(enroll: dict[str, np.ndarray], trials: list[tuple[str, np.ndarr
 
 
 class Bench:
-    def __init__(self, speakers: list[str] | None, save_audio: bool):
+    def __init__(self, speakers: list[str] | None, save_audio: bool, trials: int | None = None,
+                 skip: frozenset[str] = frozenset(), readable: list[str] | None = None):
         import torch
         from pocketsphinx import Decoder
         from resemblyzer import VoiceEncoder, preprocess_wav
 
-        torch.set_num_threads(max(1, min(2, os.cpu_count() or 1)))
+        # One thread: on a loaded 2-core machine, two OpenMP threads burned about 25x the CPU per
+        # embedding (1 s against 0.04 s for 3 s of audio) waiting for each other.
+        torch.set_num_threads(1)
         self.encoder = VoiceEncoder("cpu", verbose=False)
         self.preprocess = preprocess_wav
         self.asr = Decoder(logfn=os.devnull)
         manifest = corpus_build()
-        self.clips = [c for c in manifest["clips"] if speakers is None or c["speaker"] in speakers]
+        # Quick runs: the enrolment commands and only the first ``trials`` trial commands of each voice.
+        self.clips = [c for c in manifest["clips"] if (speakers is None or c["speaker"] in speakers)
+                      and (trials is None or c["enrollment"] or c["index"] < ENROLLMENT_COUNT + trials)]
+        self.skip = skip
         self.speakers = [s for s in manifest["speakers"] if speakers is None or s in speakers]
         corpus = OUT / "corpus"
         self.sources = {(c["speaker"], c["index"]): (corpus / c["path"]).read_bytes() for c in self.clips}
         self.save_audio = save_audio
         self.cache: dict[str, dict] = {}
+        # Voices known to be readable (a previous run's list): the others are not transcribed.
+        self.readable_given = [s for s in readable if s in self.speakers] if readable else None
         self.readable: list[str] = []
+        self.no_wer = False
         self.hyps: dict[str, tuple] = {}
 
     # ingest through the app
@@ -263,12 +272,12 @@ class Bench:
         hyp = self.asr.hyp()
         return hyp.hypstr if hyp else ""
 
-    def wer_per_voice(self, clips: dict) -> dict[str, float]:
-        """WER (%) of every voice, and the pooled WER of the readable ones in self.hyps_readable."""
+    def wer_per_voice(self, clips: dict, speakers: list[str]) -> dict[str, float]:
+        """WER (%) of each of ``speakers``; their hypotheses are kept in self.hyps."""
         import jiwer
 
         out = {}
-        for speaker in self.speakers:
+        for speaker in speakers:
             keys = [(c["index"], c["text"]) for c in self.clips if c["speaker"] == speaker]
             hyps = [self.transcribe(clips[(speaker, i)]) or "<empty>" for i, _ in keys]
             out[speaker] = 100.0 * jiwer.wer([t for _, t in keys], hyps)
@@ -288,6 +297,8 @@ class Bench:
         import jiwer
 
         chosen = self.readable if speakers is None else speakers
+        if self.no_wer:
+            return float("nan")
         keys = [(c["speaker"], c["index"], c["text"]) for c in self.clips if c["speaker"] in chosen]
         if not keys:
             return float("nan")
@@ -317,8 +328,8 @@ class Bench:
             clips, cpu, seconds = self.ingest_all(IDENTITY)
             embeddings = {key: self.embed(x) for key, x in clips.items()}
             enroll_audio = {s: self.enrollment(clips, s) for s in self.speakers}
-            per_voice = self.wer_per_voice(clips)
-            self.readable = [s for s in self.speakers if per_voice[s] <= READABLE_WER]
+            per_voice = self.wer_per_voice(clips, [] if self.no_wer else self.readable_given or self.speakers)
+            self.readable = [s for s in per_voice if per_voice[s] <= READABLE_WER]
             self.cache["none"] = {
                 "clips": clips, "cpu": cpu, "seconds": seconds, "embeddings": embeddings,
                 "enroll_audio": enroll_audio, "enroll": {s: self.embed(x) for s, x in enroll_audio.items()},
@@ -344,13 +355,14 @@ class Bench:
             disguised_enroll = {s: self.embed(self.enrollment(clips, s)) for s in self.speakers}
             attackers["ignorant"] = verification(ref["enroll"], trials)
             attackers["lazy"] = verification(disguised_enroll, trials)
-            # Both sides through the preset: the enrolment once, the (already disguised) trial again.
-            again = [(k[0], self.embed(decode(self.ingest(preset, wav_bytes(clips[k]), f"{SEED}:again:{k}"))))
-                     for k in trials_keys]
-            attackers["both"] = verification(disguised_enroll, again)
+            attackers["both"] = attackers["forward"] = attackers["normalize"] = None
+            if "both" not in self.skip:
+                # Both sides through the preset: the enrolment once, the (already disguised) trial again.
+                again = [(k[0], self.embed(decode(self.ingest(preset, wav_bytes(clips[k]), f"{SEED}:again:{k}"))))
+                         for k in trials_keys]
+                attackers["both"] = verification(disguised_enroll, again)
             result = {"wer": self.wer(clips), "cpu": cpu, "seconds": seconds}
-            attackers["forward"] = attackers["normalize"] = None
-            if informed:
+            if informed and "forward" not in self.skip:
                 forward = {}
                 for speaker in self.speakers:
                     data = wav_bytes(ref["enroll_audio"][speaker])
@@ -360,6 +372,7 @@ class Bench:
                         candidates.append(self.embed(decode(self.ingest(fixed, data, "grid"))))
                     forward[speaker] = np.stack(candidates)
                 attackers["forward"] = verification(forward, trials)
+            if informed and "normalize" not in self.skip:
                 normal_enroll = {s: self.embed(normalize_attack(ref["enroll_audio"][s])) for s in self.speakers}
                 normal_trials = [(k[0], self.embed(normalize_attack(clips[k]))) for k in trials_keys]
                 attackers["normalize"] = verification(normal_enroll, normal_trials)
@@ -404,27 +417,55 @@ def table(results: dict[str, dict], wer_reference: float) -> str:
     return "\n".join(lines)
 
 
+def preset_variant(spec: str) -> disguise.Preset:
+    """A registered preset, or a variant for experiments: ``target+timing=1+flatten=0.5`` fixes parameters."""
+    name, *fixed = spec.split("+")
+    base = disguise.PRESETS[name]
+    if not fixed:
+        return base
+    overrides = {key: float(value) for key, value in (item.split("=", 1) for item in fixed)}
+    return replace(base, name=spec, draw=lambda rng: {**base.draw(rng), **overrides})
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--presets", default=",".join(["none", *disguise.PRESETS]),
                         help="comma-separated preset names ('none' is the undisguised reference)")
     parser.add_argument("--speakers", default="", help="comma-separated subset of speakers (quick runs)")
     parser.add_argument("--no-informed", action="store_true", help="skip the (slow) informed attacker")
+    parser.add_argument("--skip-attackers", default="",
+                        help="comma-separated attackers not to run (both, forward, normalize): only where they are "
+                             "known to be weaker for these presets; the worst case is then over the others")
+    parser.add_argument("--trials", type=int, default=None,
+                        help="quick runs: only the first N trial commands of each voice (enrolment unchanged)")
+    parser.add_argument("--readable", default="",
+                        help="comma-separated voices pocketsphinx reads, from an earlier run's header: the "
+                             "reference row then transcribes only those (the list must be re-derived when the "
+                             "corpus or the ingest path changes)")
+    parser.add_argument("--no-wer", action="store_true",
+                        help="linkage only (screening experiments): no transcription, WER shown as '-'")
     parser.add_argument("--save-audio", action="store_true", help="keep the disguised MP3s under tests/bench/out")
     parser.add_argument("--json", default=str(OUT / "privacy-results.json"))
     args = parser.parse_args()
 
-    bench = Bench(args.speakers.split(",") if args.speakers else None, args.save_audio)
+    skip = frozenset(filter(None, args.skip_attackers.split(",")))
+    unknown = skip - {"both", "forward", "normalize"}
+    if unknown:
+        parser.error(f"unknown attackers to skip: {', '.join(sorted(unknown))}")
+    bench = Bench(args.speakers.split(",") if args.speakers else None, args.save_audio, args.trials, skip,
+                  args.readable.split(",") if args.readable else None)
+    bench.no_wer = args.no_wer
     started = time.monotonic()
     ref = bench.reference()
     print(f"{time.strftime('%Y-%m-%d')} on {os.cpu_count()} cores; corpus: {len(bench.speakers)} voices, "
           f"{len(bench.clips)} clips, {len(bench.trial_keys())} trials x {len(bench.speakers)} enrollments "
           f"(top-1 chance {100.0 / len(bench.speakers):.1f}%); WER on {len(bench.readable)} voices pocketsphinx "
           f"reads (undisguised WER <= {READABLE_WER:.0f}%): "
-          + ", ".join(f"{s} {ref['wer_per_voice'][s]:.0f}%" for s in bench.readable), flush=True)
+          + ", ".join(f"{s} {ref['wer_per_voice'][s]:.0f}%" for s in bench.readable)
+          + (f"; attackers skipped: {', '.join(sorted(skip))}" if skip else ""), flush=True)
     results = {}
     for name in args.presets.split(","):
-        preset = IDENTITY if name == "none" else disguise.PRESETS[name]
+        preset = IDENTITY if name == "none" else preset_variant(name)
         results[name] = bench.evaluate(preset, informed=not args.no_informed)
         r = results[name]
         print(f"{name}: EER " + " ".join(f"{a} {fmt(r[f'eer_{a}'])}" for a in ATTACKERS)

@@ -47,7 +47,7 @@ fi
 mkdir -p tests/bench/out
 # Per-core figures: one BLAS thread; nothing may reach a model hub.
 export DJANGO_SETTINGS_MODULE=annotator.settings \
-  OPENBLAS_NUM_THREADS=1 MKL_NUM_THREADS=1 \
+  OPENBLAS_NUM_THREADS=1 MKL_NUM_THREADS=1 OMP_NUM_THREADS=1 \
   NUMBA_CACHE_DIR=tests/bench/out/numba-cache \
   HF_HUB_OFFLINE=1 TRANSFORMERS_OFFLINE=1 TORCH_HOME=tests/bench/out/torch-home
 $PY tests/bench/privacy/corpus.py
