@@ -205,12 +205,38 @@ def test_target_output_no_longer_carries_the_input_pitch(name):
     assert max(outputs) / min(outputs) < 1.2
 
 
-def test_target_disguise_runs_at_least_50x_real_time():
+def _world_resynthesis(samples: np.ndarray) -> np.ndarray:
+    """Plain WORLD analysis and resynthesis at 10 ms frames: the reference the target preset is
+    measured against (it replaces the aperiodicity analysis with the codebook's)."""
+    import pyworld
+
+    x = samples.astype(np.float64)
+    f0, times = pyworld.dio(x, RATE, frame_period=10.0)
+    f0 = pyworld.stonemask(x, f0, times, RATE)
+    envelope = pyworld.cheaptrick(x, f0, times, RATE)
+    aperiodicity = pyworld.d4c(x, f0, times, RATE)
+    return pyworld.synthesize(f0, envelope, aperiodicity, RATE, 10.0)
+
+
+def test_target_disguise_costs_under_three_quarters_of_a_plain_world_resynthesis():
+    # A ratio of two things measured in one run, interleaved: this host's speed changes from
+    # session to session (MP3 encoding took 18 ms a clip in one and 36 ms in the next, same
+    # code), so an absolute "50x real time" failed on a slow host and passed on a fast one.
+    # The absolute figure is printed here and measured by `make bench-privacy` (80x per core
+    # on 2026-12-01, 35-47x here on the slower host of 2026-12-02). Today the ratio is 0.44-0.52:
+    # a change that made the preset half as fast again would fail.
     samples = np.concatenate([decoded_clip("clip02.flac"), decoded_clip("clip05.flac")])[: 4 * RATE]
     preset = disguise.PRESETS["target"]
     preset.apply(samples, RATE, random.Random(0))  # warm-up: codebook, imports
-    best = min(_cpu_seconds(lambda: preset.apply(samples, RATE, random.Random(1))) for _ in range(5))
-    assert len(samples) / RATE / best >= 50
+    _world_resynthesis(samples)
+    target, world = [], []
+    for _ in range(5):
+        target.append(_cpu_seconds(lambda: preset.apply(samples, RATE, random.Random(1))))
+        world.append(_cpu_seconds(lambda: _world_resynthesis(samples)))
+    seconds = len(samples) / RATE
+    print(f"target: {seconds / min(target):.0f}x real time per core; plain WORLD: {seconds / min(world):.0f}x; "
+          f"ratio {min(target) / min(world):.2f}")
+    assert min(target) <= 0.75 * min(world)
 
 
 def _cpu_seconds(work) -> float:
