@@ -316,7 +316,7 @@ class DraftSerializer(serializers.Serializer):
     text = StrictCharField(allow_blank=True, trim_whitespace=False, max_length=services.MAX_TEXT)
     labels = serializers.JSONField(required=False, default=dict)
     segments = serializers.JSONField(**SEGMENTS_FIELD)
-    version = StrictIntegerField(min_value=0)
+    version = StrictIntegerField(min_value=0, max_value=services.MAX_VERSION - 1)
 
 
 class DraftView(ReviewerView):

@@ -27,6 +27,7 @@ from .review import transcription_landed, transcription_review_status
 from .segments import segments_validate
 
 MAX_TEXT = 5000
+MAX_VERSION = 2**31 - 2  # a draft's version + 1 must fit its column (PositiveIntegerField: 2**31 - 1 at most)
 MAX_REASON = 500
 
 
@@ -528,7 +529,7 @@ def _segments_clean(described: dict, segments, clip: Clip) -> list[dict]:
 def draft_save(*, reviewer, assignment_id, text: str, labels, version: int, segments=None) -> Draft:
     """Save a draft if ``version`` is the current one; otherwise refuse with StaleVersion."""
     text = _clean_text(text)
-    if not isinstance(version, int) or isinstance(version, bool) or version < 0:
+    if not isinstance(version, int) or isinstance(version, bool) or not 0 <= version < MAX_VERSION:
         raise InvalidInput(gettext("A version number is required."), code="invalid_version",
                            fields={"version": gettext("A non-negative integer.")})
     now = timezone.now()
