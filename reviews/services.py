@@ -635,9 +635,12 @@ def transcription_submit(*, reviewer, assignment_id, text: str, labels, segments
     postgres = _postgres()
     # The grant and the label schema come with the locked assignment (their rows change only
     # with the assignment's status, which the lock reads fresh).
-    annotations = {"grant_held": permissions.clip_grant_held_annotation(reviewer)}
+    # On PostgreSQL only: SQLite stores a UUID as 32 hex digits, so the annotation's cast never
+    # matches the grant's hyphenated object_pk there (the demo's every submit was refused).
+    annotations = {}
     if postgres:
-        annotations["label_rows"] = _label_rows_annotation()
+        annotations = {"grant_held": permissions.clip_grant_held_annotation(reviewer),
+                       "label_rows": _label_rows_annotation()}
     with transaction.atomic():
         assignment = permissions.assignment_for_reviewer(reviewer, assignment_id, attempted="transcription.submit",
                                                          for_update=True, annotations=annotations)
