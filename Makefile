@@ -49,11 +49,12 @@ test: system-test-deps $(VENV)/.test-deps
 	if [ $$rc -eq 5 ]; then echo "No tests ran: failing." >&2; exit 1; fi; exit $$rc
 
 # The inner loop: no browser, no audio DSP, no many-thread races (markers in pytest.ini,
-# applied in tests/conftest.py); each demo speech file is processed once per run.
+# applied in tests/conftest.py); each demo speech file is processed once per run; one pytest
+# worker per core (pytest-xdist; each worker has its own test database).
 .PHONY: test-fast
 test-fast: system-test-deps $(VENV)/.test-deps
 	TEST_FAST_AUDIO=1 tests/tools/with_postgres.sh $(PY) -m pytest -q -p no:cacheprovider \
-	  -m "not browser and not dsp and not slow" $(PYTEST_ARGS); rc=$$?; \
+	  -n auto -m "not browser and not dsp and not slow" $(PYTEST_ARGS); rc=$$?; \
 	if [ $$rc -eq 5 ]; then echo "No tests ran: failing." >&2; exit 1; fi; exit $$rc
 
 # Schemathesis against /api/v1/schema/ on a live gunicorn (see tests/tools/contract.py).
