@@ -140,6 +140,9 @@ DATABASES = {
     )
 }
 if DATABASES["default"]["ENGINE"] == "django.db.backends.postgresql":
+    # Django's backend, but a connection busy within the last second skips the per-request
+    # health check (annotator/postgresql/base.py).
+    DATABASES["default"]["ENGINE"] = "annotator.postgresql"
     # Fail fast when the database is away: requests answer 503 instead of hanging.
     DATABASES["default"].setdefault("OPTIONS", {}).update({"connect_timeout": env_int("DB_CONNECT_TIMEOUT", 3)})
 if DATABASES["default"]["ENGINE"] == "django.db.backends.sqlite3":

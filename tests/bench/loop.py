@@ -63,7 +63,7 @@ def stat_statements(pg, loops: int, limit: int = 10) -> None:
                regexp_replace(query, '\\s+', ' ', 'g')
         FROM pg_stat_statements WHERE dbid = (SELECT oid FROM pg_database WHERE datname = 'annotator')
           AND query NOT LIKE '%%pg_stat_statements_reset%%'
-        ORDER BY total_exec_time DESC LIMIT %s""", [limit])
+        ORDER BY calls DESC, total_exec_time DESC LIMIT %s""", [limit])
     say(f"  {'calls':>7} {'total ms':>9} {'mean ms':>8}  statement (pg_stat_statements, this level)")
     for calls, total, mean, query in rows:
         say(f"  {calls:>7} {total:>9} {mean:>8}  {query[:150]}")
@@ -271,7 +271,7 @@ def main() -> int:
                 say(f"  {op:<8} {row['n']:>6} {row['p50']:>8.1f} {row['p95']:>8.1f} {row['p99']:>8.1f} "
                     f"{row['max']:>8.1f}  {row['errors'] or '-'}")
             summary.append((level, rate, per_loop, table))
-            stat_statements(pg, log.loops, 8 if level == 16 else 4)
+            stat_statements(pg, log.loops, int(os.environ.get("BENCH_STATEMENTS", 8 if level == 16 else 4)))
             waits.report()
             if spy is not None:
                 spy.join()
