@@ -24,6 +24,7 @@ from rest_framework import authentication, exceptions, permissions
 
 from .errors import NotFoundDenied
 from .models import Assignment, AudioTokenUse, Clip, ServiceToken, UserSession
+from .prepared import Prepared
 
 REVIEWER = "reviewer"
 SUPERVISOR = "supervisor"
@@ -206,13 +207,6 @@ def clip_access_revoke(*, user_id: int, clip_id) -> None:
     UserObjectPermission.objects.filter(user_id=user_id, permission_id=permission_id, object_pk=str(clip_id)).delete()
 
 
-def clip_grant_held_annotation(user) -> Exists:
-    """The grant check for a query of assignments, as ``grant_held`` for clip_access_held."""
-    permission_id, _ = _clip_permission()
-    return Exists(UserObjectPermission.objects.filter(user=user, permission_id=permission_id,
-                                                      object_pk=Cast(OuterRef("clip_id"), CharField())))
-
-
 def clip_grant_held(user, clip: Clip) -> bool:
     """The guardian object permission, checked with one query (no model-wide or group grants count)."""
     permission_id, _ = _clip_permission()
@@ -220,17 +214,47 @@ def clip_grant_held(user, clip: Clip) -> bool:
                                                object_pk=str(clip.pk)).exists()
 
 
+ASSIGNMENT_SENTINEL = uuid.UUID("00000000-0000-4000-8000-5e471e000001")  # never a real id (prepared.py)
+USER_SENTINEL = -2_000_000_001
+
+
+def assignment_query(annotate=None, *, for_update: bool = False) -> Prepared:
+    """One assignment by id (``assignment_id``) with its clip, project and label schema, compiled
+    once per connection; ``annotate(queryset)`` adds what rides along (its own sentinels)."""
+    def build(assignment_id, **values):
+        queryset = Assignment.objects.select_related("clip", "clip__project", "clip__project__label_schema")
+        if annotate is not None:
+            queryset = annotate(queryset, **values)
+        if for_update:
+            queryset = queryset.select_for_update(of=("self",))
+        return queryset.filter(pk=assignment_id)[:1]
+    sentinels = {"user_id": USER_SENTINEL, "permission_id": USER_SENTINEL - 1} if annotate is not None else {}
+    return Prepared(Assignment, build, assignment_id=ASSIGNMENT_SENTINEL, **sentinels)
+
+
+_assignment_plain = {for_update: assignment_query(for_update=for_update) for for_update in (False, True)}
+
+
+def clip_grant_held_annotate(queryset, *, user_id, permission_id):
+    """The grant check for assignment_query, as ``grant_held`` for clip_access_held
+    (called with sentinels; assignment_for_reviewer(grant_held=True) gives the real values)."""
+    return queryset.annotate(grant_held=Exists(UserObjectPermission.objects.filter(
+        user_id=user_id, permission_id=permission_id, object_pk=Cast(OuterRef("clip_id"), CharField()))))
+
+
 def assignment_for_reviewer(user, assignment_id, *, attempted: str, for_update: bool = False,
-                            annotations: dict | None = None) -> Assignment:
+                            query: Prepared | None = None) -> Assignment:
     """Return the caller's own assignment, or raise the 404 that hides everyone else's.
 
-    ``annotations`` ride along in the same query (e.g. the grant check, ``grant_held``)."""
-    queryset = Assignment.objects.select_related("clip", "clip__project", "clip__project__label_schema")
-    if annotations:
-        queryset = queryset.annotate(**annotations)
-    if for_update:
-        queryset = queryset.select_for_update(of=("self",))
-    assignment = queryset.filter(pk=assignment_id).first() if is_uuid(assignment_id) else None
+    ``query``: an assignment_query whose annotations include the grant check (its
+    ``user_id`` and ``permission_id``), to run instead of the plain lookup."""
+    assignment = None
+    if is_uuid(assignment_id):
+        if query is None:
+            found = _assignment_plain[for_update].run(assignment_id=assignment_id)
+        else:
+            found = query.run(assignment_id=assignment_id, user_id=user.pk, permission_id=_clip_permission()[0])
+        assignment = found[0] if found else None
     if assignment is None or assignment.reviewer_id != user.pk:
         raise NotFoundDenied(
             object_type="assignment", object_id=assignment_id, attempted=attempted,

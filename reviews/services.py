@@ -14,7 +14,7 @@ from typing import NoReturn
 from django.conf import settings
 from django.contrib.auth import get_user_model
 from django.db import DEFAULT_DB_ALIAS, connection, transaction
-from django.db.models import Case, Exists, F, OuterRef, Value, When
+from django.db.models import Case, Exists, F, OuterRef, QuerySet, Value, When
 from django.db.models.expressions import RawSQL
 from django.utils import timezone
 from django.utils.translation import gettext
@@ -23,6 +23,7 @@ from . import permissions, quality, quotas
 from .audit import audit_record
 from .errors import InvalidInput, LeaseExpired, NotFoundDenied, StaleVersion
 from .models import Assignment, Clip, Draft, Escalation, Label, LabelGroup, LabelSchema, Review, Revision, Transcription
+from .prepared import Prepared
 from .review import transcription_landed, transcription_review_status
 from .segments import segments_validate
 
@@ -205,7 +206,36 @@ def lease_sweep(*, now=None) -> int:
     return count
 
 
-def _lease_candidate_pick(candidates) -> Clip | None:
+def _lease_candidates(reviewer) -> QuerySet:
+    """The clips the reviewer may lease next, oldest first."""
+    held = Assignment.objects.filter(clip=OuterRef("pk"), reviewer=reviewer, status__in=Assignment.HOLDING)
+    # Nor a clip they checked or adjudicated as a checker (one grant per person and clip).
+    checked = Review.objects.filter(clip=OuterRef("pk"), checker=reviewer)
+    return (
+        Clip.objects.select_related("project", "project__label_schema")
+        .defer("peaks", "spectrogram")  # not needed to lease; they would make the scan heavy
+        .filter(project__members=reviewer, status=Clip.Status.OPEN, withheld=False,
+                slots_taken__lt=F("project__transcriptions_per_clip"))
+        .exclude(Exists(held))
+        .exclude(Exists(checked))
+        # Issue 11: gold clips come only through quality.gold_pick; none on a project
+        # where the reviewer is paused.
+        .filter(is_gold=False).exclude(quality.paused_here(reviewer))
+        .annotate(gold_waiting=quality.gold_waiting(reviewer))
+        .order_by("ingested_at", "id")
+    )
+
+
+# The first candidate that no lease in flight has locked: compiled once per connection
+# (prepared.py), since Django rebuilding this query was a quarter of a lease's CPU.
+_lease_candidate_first = Prepared(
+    Clip, lambda reviewer_id: _lease_candidates(get_user_model()(pk=reviewer_id))
+    .select_for_update(skip_locked=True, of=("self",))[:1],
+    reviewer_id=-2_000_000_001,
+)
+
+
+def _lease_candidate_pick(reviewer) -> Clip | None:
     """Lock the first eligible clip that no other lease in flight has locked.
 
     While every eligible clip is locked by leases in flight (one may still have a free
@@ -215,9 +245,9 @@ def _lease_candidate_pick(candidates) -> Clip | None:
     reviewers (1 run in 8 of tests/test_queue_concurrency.py)."""
     deadline = time.monotonic() + settings.LEASE_WAIT_SECONDS
     while True:
-        clip = candidates.select_for_update(skip_locked=True, of=("self",)).first()
-        if clip is not None or time.monotonic() >= deadline or not candidates.exists():
-            return clip
+        found = _lease_candidate_first.run(reviewer_id=reviewer.pk)
+        if found or time.monotonic() >= deadline or not _lease_candidates(reviewer).exists():
+            return found[0] if found else None
         time.sleep(random.uniform(0.005, 0.02))  # noqa: S311 - jitter, not a secret
 
 
@@ -260,14 +290,14 @@ def assignment_next(*, reviewer, another: bool = False) -> Assignment | None:
         get_user_model().objects.select_for_update().filter(pk=reviewer.pk).values_list("pk", flat=True).first()
         # Read after the lock (a statement of its own: one that took the lock would read from
         # a snapshot taken before it): the day's limits and counts, and the live leases.
-        live_query = Assignment.objects.filter(reviewer=reviewer, status=Assignment.Status.LIVE,
-                                               lease_expires_at__gt=now).order_by("leased_at")
         facts, live_ids = quotas.day_facts(reviewer=reviewer, now=now, also=(
             "ARRAY(SELECT id FROM reviews_assignment WHERE reviewer_id = %s AND status = %s "
             "AND lease_expires_at > %s ORDER BY leased_at)", [reviewer.pk, Assignment.Status.LIVE, now],
         ) if postgres else None)
         if not postgres:
-            live_ids = list(live_query.values_list("pk", flat=True))
+            live_ids = list(Assignment.objects.filter(reviewer=reviewer, status=Assignment.Status.LIVE,
+                                                      lease_expires_at__gt=now)
+                            .order_by("leased_at").values_list("pk", flat=True))
         if live_ids and not another:
             resumed = Assignment.objects.select_related("clip", "clip__project", "clip__project__label_schema",
                                                         "draft")
@@ -279,24 +309,8 @@ def assignment_next(*, reviewer, another: bool = False) -> Assignment | None:
             audit_record(actor=reviewer, action="assignment.lease", object_type="assignment",
                          object_id=resumed.pk, clip_id=resumed.clip_id, details={"resumed": True})
             return resumed
-        held = Assignment.objects.filter(clip=OuterRef("pk"), reviewer=reviewer, status__in=Assignment.HOLDING)
-        # Nor a clip they checked or adjudicated as a checker (one grant per person and clip).
-        checked = Review.objects.filter(clip=OuterRef("pk"), checker=reviewer)
-        candidates = (
-            Clip.objects.select_related("project", "project__label_schema")
-            .defer("peaks", "spectrogram")  # not needed to lease; they would make the scan heavy
-            .filter(project__members=reviewer, status=Clip.Status.OPEN, withheld=False,
-                    slots_taken__lt=F("project__transcriptions_per_clip"))
-            .exclude(Exists(held))
-            .exclude(Exists(checked))
-            # Issue 11: gold clips come only through quality.gold_pick; none on a project
-            # where the reviewer is paused.
-            .filter(is_gold=False).exclude(quality.paused_here(reviewer))
-            .annotate(gold_waiting=quality.gold_waiting(reviewer))
-            .order_by("ingested_at", "id")
-        )
         for _attempt in range(5):
-            clip = _lease_candidate_pick(candidates)
+            clip = _lease_candidate_pick(reviewer)
             if clip is None:
                 quality.pause_refuse(reviewer)  # issue 11: a paused reviewer is told why
                 return None
@@ -627,6 +641,12 @@ def _submission_land(assignment: Assignment, *, reviewer, text: str, clean: dict
     assignment.status, assignment.ended_at = Assignment.Status.SUBMITTED, now
 
 
+# The assignment a submit locks, with its grant and label schema (compiled once, prepared.py).
+_submit_assignment = permissions.assignment_query(
+    lambda queryset, **values: permissions.clip_grant_held_annotate(queryset, **values)
+    .annotate(label_rows=_label_rows_annotation()), for_update=True)
+
+
 def transcription_submit(*, reviewer, assignment_id, text: str, labels, segments=None,
                          listened_ms: int | None = None) -> tuple[Transcription, bool]:
     """Record the reviewer's transcription once; a retried submit returns the same one."""
@@ -637,13 +657,10 @@ def transcription_submit(*, reviewer, assignment_id, text: str, labels, segments
     # with the assignment's status, which the lock reads fresh).
     # On PostgreSQL only: SQLite stores a UUID as 32 hex digits, so the annotation's cast never
     # matches the grant's hyphenated object_pk there (the demo's every submit was refused).
-    annotations = {}
-    if postgres:
-        annotations = {"grant_held": permissions.clip_grant_held_annotation(reviewer),
-                       "label_rows": _label_rows_annotation()}
     with transaction.atomic():
         assignment = permissions.assignment_for_reviewer(reviewer, assignment_id, attempted="transcription.submit",
-                                                         for_update=True, annotations=annotations)
+                                                         for_update=True,
+                                                         query=_submit_assignment if postgres else None)
         if assignment.status == Assignment.Status.SUBMITTED:
             return assignment.transcription, False
         _require_live(assignment, reviewer=reviewer, attempted="transcription.submit")

@@ -1,0 +1,85 @@
+"""Prepared queries (reviews/prepared.py): compiled once per connection, the same rows and
+instances as the ORM gives for every value, and refused when a value would be frozen in."""
+
+import threading
+
+import pytest
+from django.contrib.auth import get_user_model
+from django.db import connection, transaction
+
+from reviews import prepared, services
+from reviews.models import Assignment, Clip
+from reviews.prepared import Prepared
+
+SENTINEL = -2_000_000_001
+
+
+def fake_clips(project, count):
+    Clip.objects.bulk_create([
+        Clip(project=project, recorded_on="2026-11-20", locale="en-US", duration_ms=1000 + i,
+             audio=f"clips/fake-{i}.mp3", peaks=[i]) for i in range(count)])
+
+
+def candidates(count=5):
+    return Prepared(Clip, lambda reviewer_id: services._lease_candidates(get_user_model()(pk=reviewer_id))[:count],
+                    reviewer_id=SENTINEL)
+
+
+def described(clips):
+    return [(c.pk, c.duration_ms, c.project.slug, c.project.label_schema.name, c.gold_waiting,
+             sorted(c.get_deferred_fields())) for c in clips]
+
+
+def test_the_rows_and_instances_are_the_orms_for_each_reviewer(project, alice, bob):
+    fake_clips(project, 8)
+    first = Clip.objects.order_by("ingested_at", "id").first()
+    Assignment.objects.create(clip=first, reviewer=alice, status="submitted", leased_at="2026-11-20T10:00:00Z",
+                              lease_expires_at="2026-11-20T10:10:00Z")
+    query = candidates()
+    for reviewer in (alice, bob, alice):
+        expected = list(services._lease_candidates(reviewer)[:5])
+        got = query.run(reviewer_id=reviewer.pk)
+        assert described(got) == described(expected) and len(got) == 5
+    assert first.pk not in [c.pk for c in query.run(reviewer_id=alice.pk)]  # alice's own exclusion applies
+    assert first.pk in [c.pk for c in query.run(reviewer_id=bob.pk)]
+    assert query.run(reviewer_id=987654) == []  # nobody's member
+
+
+def test_it_is_compiled_once_per_connection(project, alice, monkeypatch):
+    fake_clips(project, 2)
+    query, compiled = candidates(), []
+    real = Prepared._compile
+    monkeypatch.setattr(Prepared, "_compile", lambda self, conn: compiled.append(conn) or real(self, conn))
+    for _ in range(3):
+        query.run(reviewer_id=alice.pk)
+    assert len(compiled) == 1
+
+    def elsewhere():  # another thread has its own connection, so its own compiled copy
+        try:
+            query.run(reviewer_id=alice.pk)
+        finally:
+            connection.close()
+
+    thread = threading.Thread(target=elsewhere)
+    thread.start()
+    thread.join()
+    assert len(compiled) == 2 and compiled[0] is not compiled[1]
+
+
+def test_a_value_frozen_into_the_sql_is_refused(db, alice):
+    # An inlined value (what Prepared must refuse), from a test constant: noqa S610.
+    inlined = Prepared(Clip, lambda reviewer_id: Clip.objects.extra(where=[f"duration_ms <> {reviewer_id}"]),  # noqa: S610
+                       reviewer_id=SENTINEL)
+    with pytest.raises(ValueError, match="must be a query parameter"):
+        inlined.run(reviewer_id=alice.pk)
+    unused = Prepared(Clip, lambda reviewer_id: Clip.objects.all(), reviewer_id=SENTINEL)
+    with pytest.raises(ValueError, match="must be a query parameter"):
+        unused.run(reviewer_id=alice.pk)
+
+
+def test_the_queue_locks_what_it_picks(project, alice):
+    fake_clips(project, 1)
+    with transaction.atomic():
+        [clip] = services._lease_candidate_first.run(reviewer_id=alice.pk)
+        assert " FOR UPDATE OF " in services._lease_candidate_first._compiled[prepared.connections["default"]].sql
+    assert clip.project == project
