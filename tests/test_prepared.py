@@ -83,3 +83,31 @@ def test_the_queue_locks_what_it_picks(project, alice):
         [clip] = services._lease_candidate_first.run(reviewer_id=alice.pk)
         assert " FOR UPDATE OF " in services._lease_candidate_first._compiled[prepared.connections["default"]].sql
     assert clip.project == project
+
+
+def test_sessions_and_users_load_as_djangos_own_do(alice):
+    from datetime import timedelta
+
+    from django.contrib.auth import backends as django_backends
+    from django.contrib.sessions.backends.db import SessionStore as DjangoStore
+    from django.contrib.sessions.models import Session
+    from django.utils import timezone
+
+    from reviews import sessions
+
+    store = sessions.SessionStore()
+    store["x"] = 1
+    store.save()
+    key = store.session_key
+    assert sessions.SessionStore(key).load() == DjangoStore(key).load() == {"x": 1}
+    Session.objects.filter(session_key=key).update(expire_date=timezone.now() - timedelta(seconds=1))
+    expired = sessions.SessionStore(key)
+    assert expired.load() == DjangoStore(key).load() == {} and expired.session_key is None
+    assert sessions.SessionStore("no-such-key-0123456789").load() == {}
+
+    assert sessions.ModelBackend().get_user(str(alice.pk)) == alice
+    assert sessions.ModelBackend().get_user("987654") is None
+    alice.is_active = False
+    alice.save()
+    assert sessions.ModelBackend().get_user(str(alice.pk)) is None
+    assert django_backends.ModelBackend().get_user(alice.pk) is None
