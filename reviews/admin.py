@@ -21,10 +21,11 @@ from django.db.models import Model
 from django.template.response import TemplateResponse
 from django_otp.plugins.otp_totp.models import TOTPDevice
 
-from . import lifecycle, quality, services
+from . import lifecycle, quality
 from .audit import audit_record
 from .disguise import PRESETS
 from .errors import InvalidInput
+from .labels import label_schema_describe
 from .models import (
     Assignment,
     AuditEvent,
@@ -286,7 +287,7 @@ class ClipAdmin(ReadOnlyAdmin):
                 text = request.POST.get(f"gold_text_{pk}", "")
             else:
                 is_gold, text = True, clip.gold_text
-            schema = services.label_schema_describe(clip.project.label_schema)
+            schema = label_schema_describe(clip.project.label_schema)
             labels, groups = {}, []
             for group in schema["groups"]:
                 chosen = ([v for v in request.POST.getlist(f"gold_label_{pk}_{group['key']}") if v] if posted

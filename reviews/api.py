@@ -15,7 +15,7 @@ from rest_framework import exceptions, parsers, serializers, status
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
-from . import ingest, lifecycle, mfa, permissions, services
+from . import ingest, leases, lifecycle, mfa, permissions, services
 from .api_serializers import (
     AUDIO,
     AUDIO_TOKEN_HEADER,
@@ -256,7 +256,7 @@ class AssignmentNextView(ReviewerView):
     def post(self, request):
         serializer = NextSerializer(data=request.data)
         serializer.is_valid(raise_exception=True)
-        assignment = services.assignment_next(reviewer=request.user, **serializer.validated_data)
+        assignment = leases.assignment_next(reviewer=request.user, **serializer.validated_data)
         if assignment is None:
             return Response(status=status.HTTP_204_NO_CONTENT)
         progress = services.reviewer_progress(reviewer=request.user)

@@ -25,6 +25,7 @@ from .api_serializers import (
     object_urls,
 )
 from .errors import NotFoundDenied
+from .labels import label_schema_describe
 from .permissions import IsChecker, IsReviewer
 
 
@@ -99,7 +100,7 @@ class ReviewSerializer(serializers.Serializer):
 
     @extend_schema_field(LabelSchemaSerializer)
     def get_label_schema(self, item) -> dict:
-        return services.label_schema_describe(item.clip.project.label_schema)
+        return label_schema_describe(item.clip.project.label_schema)
 
     def get_audio_token_url(self, item) -> str:
         return object_urls({"url": "api-review-audio-token"}, item.pk)["url"]

@@ -14,8 +14,8 @@ from drf_spectacular.types import OpenApiTypes
 from drf_spectacular.utils import OpenApiParameter, OpenApiResponse, extend_schema_field
 from rest_framework import serializers
 
-from . import services
 from .guidelines import guidelines_render
+from .labels import label_schema_describe
 
 # --- Shared by the API modules ------------------------------------------------------------
 
@@ -206,7 +206,7 @@ class AssignmentSerializer(serializers.Serializer):
 
     @extend_schema_field(LabelSchemaSerializer)
     def get_label_schema(self, assignment) -> dict:
-        return services.label_schema_describe(assignment.clip.project.label_schema)
+        return label_schema_describe(assignment.clip.project.label_schema)
 
     def get_audio_token_url(self, assignment) -> str:
         return object_urls({"url": "api-audio-token"}, assignment.pk)["url"]

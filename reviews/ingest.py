@@ -27,6 +27,7 @@ from . import lifecycle
 from .audio import AudioRejected, ProcessedAudio, clip_audio_process
 from .audit import audit_record
 from .errors import IngestRefused, InvalidInput
+from .labels import label_schema_describe, labels_validate
 from .models import AuditEvent, Clip, Project
 
 # No recording of this service predates 2000; earlier dates are typos or clock resets.
@@ -243,8 +244,6 @@ class IngestSerializer(serializers.Serializer):
 
 def _content_validate(attrs: dict) -> dict:
     """Issue 11: the hypothesis and the gold reference hang together and fit the project's labels."""
-    from .services import label_schema_describe, labels_validate
-
     errors = {}
     if attrs.get("asr_confidence") is not None and not attrs.get("asr_text", "").strip():
         errors["asr_confidence"] = "Only with asr_text."

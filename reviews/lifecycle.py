@@ -47,7 +47,7 @@ def subject_opted_out(subject_key: str) -> bool:
 
 
 def _end_live_leases(clips, now) -> int:
-    from .services import assignment_revoke  # the one place that closes a live lease
+    from .leases import assignment_revoke  # the one place that closes a live lease
 
     live = Assignment.objects.select_for_update().select_related("clip", "reviewer").filter(
         clip__in=clips, status=Assignment.Status.LIVE)

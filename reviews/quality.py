@@ -34,6 +34,7 @@ from django.utils.translation import gettext
 from . import agreement
 from .audit import audit_record
 from .errors import InvalidInput, QuotaExceeded
+from .labels import label_schema_describe, labels_validate
 from .models import Assignment, Clip, LabelGroup, Project, ReviewerPause, Transcription
 
 # How many of a reviewer's most recent gold clips (since their last lifted pause) the pause
@@ -194,7 +195,7 @@ def reviewer_pause_check(*, reviewer, project: Project, now=None) -> ReviewerPau
     pause = ReviewerPause.objects.create(reviewer=reviewer, project=project, paused_at=now or timezone.now(),
                                          reason=reason, accuracy=round(accuracy, 4), threshold=threshold,
                                          gold_count=len(recent))
-    from .services import assignment_revoke  # services calls into this module
+    from .leases import assignment_revoke  # services calls into this module
 
     # Any other live lease on the project ends now, like any other withdrawal.
     for assignment in (Assignment.objects.select_for_update(of=("self",))
@@ -230,8 +231,6 @@ MAX_GOLD_TEXT = 5000
 def clip_gold_set(*, actor, clip_id, is_gold: bool, text: str = "", labels=None) -> Clip:
     """Mark a clip as gold with its reference transcript and labels, or unmark it; audited
     once as ``clip.gold`` (counts only: the reference text never enters the trail)."""
-    from .services import label_schema_describe, labels_validate
-
     text = (text or "").strip()
     if len(text) > MAX_GOLD_TEXT:
         raise InvalidInput(gettext("The reference is at most %(count)d characters.") % {"count": MAX_GOLD_TEXT},

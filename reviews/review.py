@@ -20,6 +20,7 @@ from django.utils.translation import gettext
 from . import agreement, permissions, quotas
 from .audit import audit_record
 from .errors import InvalidInput, LeaseExpired, NotFoundDenied
+from .labels import label_schema_describe, labels_validate
 from .models import Assignment, Clip, Project, Review, Transcription
 
 MAX_DETAIL = 1000
@@ -146,7 +147,7 @@ def review_lease_sweep(*, now=None) -> int:
 def _first_free(candidates):
     """Lock the first candidate no other checker holds. While every candidate is held by a lease
     in flight, look again after a few milliseconds (up to LEASE_WAIT_SECONDS) instead of calling
-    the queue empty; never wait on a row lock (see services._lease_candidate_pick: waiting
+    the queue empty; never wait on a row lock (see leases._lease_candidate_pick: waiting
     deadlocked racing reviewers)."""
     deadline = time.monotonic() + settings.LEASE_WAIT_SECONDS
     while True:
@@ -291,8 +292,6 @@ def _clean_text(text) -> str:
 
 
 def _clean_labels(review: Review, labels) -> dict:
-    from .services import label_schema_describe, labels_validate
-
     return labels_validate(label_schema_describe(review.clip.project.label_schema), labels, complete=True)
 
 

@@ -1,29 +1,33 @@
 """Use cases: each checks permission, does the work and audits it in one transaction.
 
-Ingest has its own module, ``reviews.ingest``.
+Ingest has its own module, ``reviews.ingest``; the queue (next, expiry, revoke) ``reviews.leases``.
 """
 
 import json
-import random
-import time
 import uuid
 from dataclasses import dataclass
-from datetime import datetime, timedelta
+from datetime import datetime
 from typing import NoReturn
 
-from django.conf import settings
-from django.contrib.auth import get_user_model
 from django.db import DEFAULT_DB_ALIAS, connection, transaction
-from django.db.models import Case, Exists, F, OuterRef, QuerySet, Value, When
-from django.db.models.expressions import RawSQL
+from django.db.models import Case, F, Value, When
 from django.utils import timezone
 from django.utils.translation import gettext
 
 from . import permissions, quality, quotas
 from .audit import audit_record
 from .errors import InvalidInput, LeaseExpired, NotFoundDenied, StaleVersion
-from .models import Assignment, Clip, Draft, Escalation, Label, LabelGroup, LabelSchema, Review, Revision, Transcription
-from .prepared import Prepared
+from .labels import (
+    label_rows_annotation,
+    label_rows_sql,
+    label_schema_attach,
+    label_schema_describe,
+    label_schema_from_rows,
+    labels_normalize,
+    labels_validate,
+)
+from .leases import assignment_end, assignment_revoke, lease_length
+from .models import Assignment, Clip, Draft, Escalation, Revision, Transcription
 from .review import transcription_landed, transcription_review_status
 from .segments import segments_validate
 
@@ -32,310 +36,7 @@ MAX_VERSION = 2**31 - 2  # a draft's version + 1 must fit its column (PositiveIn
 MAX_REASON = 500
 
 
-# --- Labels ---------------------------------------------------------------------
-
-def label_schema_describe(schema: LabelSchema) -> dict:
-    """Describe a schema for the page and the API, numbering labels for the shortcut keys."""
-    described = getattr(schema, "_described", None)
-    if described is not None:  # read by the statement that looked up the assignment
-        return described
-    # One query: groups left-joined to their labels (a group without labels still shows).
-    rows = (LabelGroup.objects.filter(schema=schema)
-            .values_list("id", "key", "name", "kind", "required", "labels__key", "labels__name")
-            .order_by("position", "id", "labels__position", "labels__id"))
-    return _label_schema_from_rows(schema.name, rows, schema.speaker_choices())
-
-
-def label_rows_sql(schema_column: str) -> str:
-    """An SQL expression with the rows ``label_schema_describe`` reads (a JSON array), so a
-    statement that looks up an assignment brings its schema along."""
-    return (f"(SELECT json_agg(json_build_array(g.id, g.key, g.name, g.kind, g.required, l.key, l.name) "  # noqa: S608  # nosec B608
-            f"ORDER BY g.position, g.id, l.position, l.id) FROM reviews_labelgroup g "
-            f"LEFT JOIN reviews_label l ON l.group_id = g.id WHERE g.schema_id = {schema_column})")
-
-
-def _label_rows_annotation() -> RawSQL:
-    """``label_rows_sql`` for a query of assignments that joins their clip's project."""
-    return RawSQL(label_rows_sql('"reviews_project"."label_schema_id"'), [])  # noqa: S611  # nosec B611
-
-
-def label_schema_attach(schema: LabelSchema, rows: list | None) -> dict:
-    """Keep the description built from ``label_rows_sql``'s rows on the schema object."""
-    schema._described = _label_schema_from_rows(schema.name, rows or [], schema.speaker_choices())
-    return schema._described
-
-
-def _label_schema_from_rows(schema_name: str, rows, speakers=()) -> dict:
-    groups, by_id, number = [], {}, 0
-    for group_id, key, name, kind, required, label_key, label_name in rows:
-        group = by_id.get(group_id)
-        if group is None:
-            group = by_id[group_id] = {"key": key, "name": name, "kind": kind, "required": required, "labels": []}
-            groups.append(group)
-        if label_key is not None:
-            number += 1
-            group["labels"].append({"key": label_key, "name": label_name,
-                                    "shortcut": number if number <= 9 else None})
-    # Issue 12: segments are asked for when the schema names speakers (None: not asked).
-    return {"name": schema_name, "groups": groups, "segments": {"speakers": list(speakers)} if speakers else None}
-
-
-def label_schema_create(*, name: str, groups: list[tuple], segment_speakers: list[str] = ()) -> LabelSchema:
-    """Create a label schema from ``[(key, name, kind, required, [(label_key, label_name), ...]), ...]``
-    (and the speakers of its segments, issue 12; none: no segments).
-
-    The one builder the demo seed, the tests and the benchmarks share."""
-    schema = LabelSchema.objects.create(name=name, segment_speakers="\n".join(segment_speakers))
-    for position, (key, group_name, kind, required, labels) in enumerate(groups):
-        group = LabelGroup.objects.create(schema=schema, key=key, name=group_name, kind=kind, required=required,
-                                          position=position)
-        Label.objects.bulk_create([Label(group=group, key=label_key, name=label_name, position=label_position)
-                                   for label_position, (label_key, label_name) in enumerate(labels)])
-    return schema
-
-
-def labels_normalize(labels) -> dict:
-    """What ``labels_validate`` returns for labels it accepts, without the schema: a statement
-    can write them while it reads the schema, and a refusal afterwards rolls the write back."""
-    if labels in (None, ""):
-        return {}
-    if not isinstance(labels, dict):
-        raise InvalidInput(gettext("Labels must map group keys to lists of label keys."), code="invalid_labels")
-    clean = {}
-    for group_key, chosen in labels.items():
-        chosen = [chosen] if isinstance(chosen, str) else chosen
-        if isinstance(chosen, list) and chosen and all(isinstance(c, str) for c in chosen):
-            clean[str(group_key)] = sorted(set(chosen))
-    return clean
-
-
-def labels_validate(schema: dict, labels, *, complete: bool) -> dict:
-    """Check labels ({group_key: [label_key, ...]}) against a described schema."""
-    if labels in (None, ""):
-        labels = {}
-    if not isinstance(labels, dict):
-        raise InvalidInput(gettext("Labels must map group keys to lists of label keys."), code="invalid_labels")
-    groups = {g["key"]: g for g in schema["groups"]}
-    clean, errors = {}, {}
-    for group_key, chosen in labels.items():
-        group = groups.get(group_key)
-        if group is None:
-            errors[str(group_key)[:50]] = gettext("Unknown label group.")
-            continue
-        if isinstance(chosen, str):
-            chosen = [chosen]
-        if not isinstance(chosen, list) or not all(isinstance(c, str) for c in chosen):
-            errors[group_key] = gettext("A list of label keys.")
-            continue
-        allowed = {label["key"] for label in group["labels"]}
-        unknown = [c for c in chosen if c not in allowed]
-        if unknown:
-            errors[group_key] = gettext("Unknown label.")
-        elif group["kind"] == "single" and len(set(chosen)) > 1:
-            errors[group_key] = gettext("Choose one.")
-        elif chosen:
-            clean[group_key] = sorted(set(chosen))
-    if complete:
-        for group in schema["groups"]:
-            if group["required"] and not clean.get(group["key"]) and group["key"] not in errors:
-                errors[group["key"]] = gettext("Required.")
-    if errors:
-        raise InvalidInput(gettext("Some labels are not valid."), code="invalid_labels", fields=errors)
-    return clean
-
-
 # --- Assignments ------------------------------------------------------------------
-
-def _lease_length(assignment_or_project) -> timedelta:
-    project = getattr(assignment_or_project, "clip", None)
-    project = project.project if project else assignment_or_project
-    return timedelta(minutes=project.lease_minutes)
-
-
-def _assignment_end(assignment: Assignment, status: str, now) -> None:
-    """Close a live assignment: the grant goes and, unless submitted, the slot returns."""
-    assignment.status = status
-    assignment.ended_at = now
-    assignment.save(update_fields=["status", "ended_at", "reason"])
-    if status != Assignment.Status.SUBMITTED:
-        Clip.objects.filter(pk=assignment.clip_id, slots_taken__gt=0).update(slots_taken=F("slots_taken") - 1)
-    permissions.clip_access_revoke(user_id=assignment.reviewer_id, clip_id=assignment.clip_id)
-
-
-def assignment_revoke(assignment: Assignment, now) -> None:
-    """End someone's live lease because the clip was withdrawn (flag, opt-out, erasure, retention)."""
-    _assignment_end(assignment, Assignment.Status.REVOKED, now)
-
-
-_last_sweep_at: datetime | None = None
-
-
-def lease_sweep_due(now) -> bool:
-    """Whether "next" should sweep now: at most once per LEASE_SWEEP_INTERVAL_SECONDS per process,
-    since a sweep costs a locked scan and expire_leases (cron) sweeps as well."""
-    global _last_sweep_at
-    interval = timedelta(seconds=settings.LEASE_SWEEP_INTERVAL_SECONDS)
-    if _last_sweep_at is not None and _last_sweep_at <= now < _last_sweep_at + interval:
-        return False
-    _last_sweep_at = now
-    return True
-
-
-def lease_sweep(*, now=None) -> int:
-    """Expire overdue leases so their clips return to the queue. Returns how many."""
-    now = now or timezone.now()
-    count = 0
-    with transaction.atomic():
-        overdue = (
-            Assignment.objects.select_for_update(skip_locked=True, of=("self",))
-            .select_related("clip", "reviewer")
-            .filter(status=Assignment.Status.LIVE, lease_expires_at__lte=now)
-            .order_by("lease_expires_at")[: settings.LEASE_SWEEP_BATCH]
-        )
-        expired = list(overdue)
-        for assignment in expired:
-            _assignment_end(assignment, Assignment.Status.EXPIRED, now)
-        # The trail's append lock is taken last, after every clip row this sweep updates: a
-        # sweep that held it while waiting for a clip locked by a lease in flight (which waits
-        # for the same lock to audit its lease) would deadlock with it.
-        for assignment in expired:
-            audit_record(actor=None, actor_name="system", action="assignment.expire", object_type="assignment",
-                         object_id=assignment.pk, clip_id=assignment.clip_id,
-                         details={"reviewer_id": assignment.reviewer_id})
-            count += 1
-    return count
-
-
-def _lease_candidates(reviewer) -> QuerySet:
-    """The clips the reviewer may lease next, oldest first."""
-    held = Assignment.objects.filter(clip=OuterRef("pk"), reviewer=reviewer, status__in=Assignment.HOLDING)
-    # Nor a clip they checked or adjudicated as a checker (one grant per person and clip).
-    checked = Review.objects.filter(clip=OuterRef("pk"), checker=reviewer)
-    return (
-        Clip.objects.select_related("project", "project__label_schema")
-        .defer("peaks", "spectrogram")  # not needed to lease; they would make the scan heavy
-        .filter(project__members=reviewer, status=Clip.Status.OPEN, withheld=False,
-                slots_taken__lt=F("project__transcriptions_per_clip"))
-        .exclude(Exists(held))
-        .exclude(Exists(checked))
-        # Issue 11: gold clips come only through quality.gold_pick; none on a project
-        # where the reviewer is paused.
-        .filter(is_gold=False).exclude(quality.paused_here(reviewer))
-        .annotate(gold_waiting=quality.gold_waiting(reviewer))
-        .order_by("ingested_at", "id")
-    )
-
-
-# The first candidate that no lease in flight has locked: compiled once per connection
-# (prepared.py), since Django rebuilding this query was a quarter of a lease's CPU.
-_lease_candidate_first = Prepared(
-    Clip, lambda reviewer_id: _lease_candidates(get_user_model()(pk=reviewer_id))
-    .select_for_update(skip_locked=True, of=("self",))[:1],
-    reviewer_id=-2_000_000_001,
-)
-
-
-def _lease_candidate_pick(reviewer) -> Clip | None:
-    """Lock the first eligible clip that no other lease in flight has locked.
-
-    While every eligible clip is locked by leases in flight (one may still have a free
-    slot), look again after a few milliseconds, up to LEASE_WAIT_SECONDS, rather than call
-    the queue empty. Never wait on a row lock: an ordered scan that waits on rows, in
-    transactions that hold rows a failed compare-and-set left locked, deadlocked 50 racing
-    reviewers (1 run in 8 of tests/test_queue_concurrency.py)."""
-    deadline = time.monotonic() + settings.LEASE_WAIT_SECONDS
-    while True:
-        found = _lease_candidate_first.run(reviewer_id=reviewer.pk)
-        if found or time.monotonic() >= deadline or not _lease_candidates(reviewer).exists():
-            return found[0] if found else None
-        time.sleep(random.uniform(0.005, 0.02))  # noqa: S311 - jitter, not a secret
-
-
-def _clip_claim_and_grant(reviewer, clip: Clip) -> bool:
-    """Take a slot of the clip (compare-and-set) and grant it to the reviewer in one statement,
-    which also brings what the answer shows: the waveform the candidate scan left out and
-    the label schema."""
-    grant, grant_params = permissions.clip_access_grant_sql("%s", "claimed.id", "claimed")
-    with connection.cursor() as cursor:
-        cursor.execute(
-            "WITH claimed AS (UPDATE reviews_clip SET slots_taken = %s WHERE id = %s AND status = %s "  # noqa: S608  # nosec B608
-            "AND NOT withheld AND slots_taken = %s RETURNING id, peaks, spectrogram), "
-            f"granted AS ({grant}) "
-            f"SELECT claimed.peaks, {label_rows_sql('%s')}, (SELECT count(*) FROM granted), claimed.spectrogram "
-            "FROM claimed",
-            [clip.slots_taken + 1, str(clip.pk), Clip.Status.OPEN, clip.slots_taken, *grant_params, reviewer.pk,
-             clip.project.label_schema_id])
-        row = cursor.fetchone()
-    if row is None:
-        return False
-    clip.slots_taken += 1
-    clip.peaks = Clip._meta.get_field("peaks").from_db_value(row[0], None, connection)  # jsonb comes as text
-    clip.spectrogram = Clip._meta.get_field("spectrogram").from_db_value(row[3], None, connection)
-    label_schema_attach(clip.project.label_schema, row[1])
-    return True
-
-
-def assignment_next(*, reviewer, another: bool = False) -> Assignment | None:
-    """Return the reviewer's live assignment, or lease the oldest eligible clip to them.
-
-    With ``another`` a further clip is leased while the reviewer's live-assignment
-    quota allows it.
-    """
-    now = timezone.now()
-    if lease_sweep_due(now):
-        lease_sweep(now=now)
-    postgres = _postgres()
-    with transaction.atomic():
-        # One "next" at a time per reviewer: two tabs cannot lease two clips at once.
-        get_user_model().objects.select_for_update().filter(pk=reviewer.pk).values_list("pk", flat=True).first()
-        # Read after the lock (a statement of its own: one that took the lock would read from
-        # a snapshot taken before it): the day's limits and counts, and the live leases.
-        facts, live_ids = quotas.day_facts(reviewer=reviewer, now=now, also=(
-            "ARRAY(SELECT id FROM reviews_assignment WHERE reviewer_id = %s AND status = %s "
-            "AND lease_expires_at > %s ORDER BY leased_at)", [reviewer.pk, Assignment.Status.LIVE, now],
-        ) if postgres else None)
-        if not postgres:
-            live_ids = list(Assignment.objects.filter(reviewer=reviewer, status=Assignment.Status.LIVE,
-                                                      lease_expires_at__gt=now)
-                            .order_by("leased_at").values_list("pk", flat=True))
-        if live_ids and not another:
-            resumed = Assignment.objects.select_related("clip", "clip__project", "clip__project__label_schema",
-                                                        "draft")
-            if postgres:
-                resumed = resumed.annotate(label_rows=_label_rows_annotation())
-            resumed = resumed.get(pk=live_ids[0])
-            if postgres:
-                label_schema_attach(resumed.clip.project.label_schema, resumed.label_rows)
-            audit_record(actor=reviewer, action="assignment.lease", object_type="assignment",
-                         object_id=resumed.pk, clip_id=resumed.clip_id, details={"resumed": True})
-            return resumed
-        for _attempt in range(5):
-            clip = _lease_candidate_pick(reviewer)
-            if clip is None:
-                quality.pause_refuse(reviewer)  # issue 11: a paused reviewer is told why
-                return None
-            clip = quality.gold_pick(reviewer=reviewer, clip=clip) or clip  # issue 11: gold at the project's rate
-            if postgres and _clip_claim_and_grant(reviewer, clip):
-                break
-            # Compare-and-set: correct on its own where row locks do not exist (SQLite).
-            claimed = not postgres and Clip.objects.filter(pk=clip.pk, status=Clip.Status.OPEN, withheld=False,
-                                                           slots_taken=clip.slots_taken).update(
-                slots_taken=clip.slots_taken + 1
-            )
-            if claimed:
-                permissions.clip_access_grant(reviewer, clip)
-                break
-        else:
-            return None
-        quotas.lease_take(reviewer=reviewer, project=clip.project, now=now, live_count=len(live_ids), facts=facts)
-        assignment = Assignment.objects.create(
-            clip=clip, reviewer=reviewer, leased_at=now, lease_expires_at=now + _lease_length(clip.project)
-        )
-        Assignment.draft.related.set_cached_value(assignment, None)  # a new lease has no draft: no lookup
-        audit_record(actor=reviewer, action="assignment.lease", object_type="assignment", object_id=assignment.pk,
-                     clip_id=clip.pk)
-        return assignment
-
 
 def _require_live(assignment: Assignment, *, reviewer, attempted: str) -> None:
     if not permissions.clip_access_held(reviewer, assignment):
@@ -402,7 +103,7 @@ def _lease_touch(reviewer, assignment_id, now, *, attempted: str) -> Assignment:
 
 def _lease_extend(assignment: Assignment, now) -> None:
     """Activity keeps a lease alive."""
-    assignment.lease_expires_at = now + _lease_length(assignment)
+    assignment.lease_expires_at = now + lease_length(assignment)
     Assignment.objects.filter(pk=assignment.pk).update(lease_expires_at=assignment.lease_expires_at)
 
 
@@ -430,7 +131,7 @@ def assignment_skip(*, reviewer, assignment_id, reason: str, listened_ms: int | 
             return assignment
         _require_live(assignment, reviewer=reviewer, attempted="assignment.skip")
         assignment.reason = reason
-        _assignment_end(assignment, Assignment.Status.SKIPPED, now)
+        assignment_end(assignment, Assignment.Status.SKIPPED, now)
         audit_record(actor=reviewer, action="assignment.skip", object_type="assignment", object_id=assignment.pk,
                      clip_id=assignment.clip_id, details=_listening_details(listened_ms))
     return assignment
@@ -602,7 +303,7 @@ def _draft_save_one_statement(*, reviewer, assignment_id, text: str, labels, ver
             _live_refused(reviewer, assignment_id, attempted="draft.save")
         assignment = _assignment_live(reviewer, row)
         # Refusing here rolls the write back: the labels are checked as before, only later.
-        labels_validate(_label_schema_from_rows(row[6], row[5] or []), labels, complete=False)
+        labels_validate(label_schema_from_rows(row[6], row[5] or []), labels, complete=False)
         if row[3] is None:
             raise StaleVersion()
         audit_record(actor=reviewer, action="draft.save", object_type="assignment", object_id=assignment.pk,
@@ -644,7 +345,7 @@ def _submission_land(assignment: Assignment, *, reviewer, text: str, clean: dict
 # The assignment a submit locks, with its grant and label schema (compiled once, prepared.py).
 _submit_assignment = permissions.assignment_query(
     lambda queryset, **values: permissions.clip_grant_held_annotate(queryset, **values)
-    .annotate(label_rows=_label_rows_annotation()), for_update=True)
+    .annotate(label_rows=label_rows_annotation()), for_update=True)
 
 
 def transcription_submit(*, reviewer, assignment_id, text: str, labels, segments=None,
@@ -689,7 +390,7 @@ def transcription_submit(*, reviewer, assignment_id, text: str, labels, segments
             Revision.objects.create(assignment=assignment, version=(last.first() or 0) + 1,
                                     kind=Revision.Kind.SUBMIT, text=text, labels=clean, segments=parts,
                                     created_at=now)
-            _assignment_end(assignment, Assignment.Status.SUBMITTED, now)
+            assignment_end(assignment, Assignment.Status.SUBMITTED, now)
             # One conditional UPDATE (the row lock it takes is the one a read-then-write needed):
             # the clip is done when this was the last transcription it asked for.
             Clip.objects.filter(pk=assignment.clip_id).update(
@@ -723,7 +424,7 @@ def clip_flag(*, reviewer, assignment_id, reason: str) -> Escalation:
         clip.status = Clip.Status.FLAGGED
         clip.save(update_fields=["status"])
         assignment.reason = reason
-        _assignment_end(assignment, Assignment.Status.FLAGGED, now)
+        assignment_end(assignment, Assignment.Status.FLAGGED, now)
         # Everyone else hearing this clip loses it now, not when their lease runs out.
         others = list(
             Assignment.objects.select_for_update().select_related("clip", "reviewer")

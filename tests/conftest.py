@@ -10,9 +10,9 @@ from django.contrib.auth import get_user_model
 from rest_framework.test import APIClient
 
 from reviews import permissions
+from reviews.labels import label_schema_create
 from reviews.management.commands.seed_demo import DEMO_SCHEMA
 from reviews.models import Project
-from reviews.services import label_schema_create
 from tests.helpers import (  # noqa: F401 - re-exported: tests written before helpers.py import them from here
     CHROMIUM,
     DOCS,
@@ -130,9 +130,9 @@ def _isolated_media(settings, tmp_path):
 @pytest.fixture(autouse=True)
 def _sweep_on_next_lease():
     """Each test starts as a fresh process would: its first "next" sweeps overdue leases."""
-    from reviews import services
+    from reviews import leases
 
-    services._last_sweep_at = None
+    leases._last_sweep_at = None
 
 
 @pytest.fixture

@@ -187,11 +187,11 @@ def test_erase_selected_clips_asks_first_then_erases_like_a_subject_erasure(
         admin_client, ingest, alice, django_capture_on_commit_callbacks):
     from django.core.files.storage import default_storage
 
-    from reviews import services
+    from reviews import leases, services
     from reviews.models import Assignment, Clip, Transcription
 
     first, second, kept = ingest(3)
-    lease = services.assignment_next(reviewer=alice)
+    lease = leases.assignment_next(reviewer=alice)
     services.transcription_submit(reviewer=alice, assignment_id=lease.pk, text="call me on five five five",
                                   labels={"speaker": ["adult"]})
     chosen = [str(first.pk), str(second.pk)]
@@ -214,14 +214,14 @@ def test_erase_selected_clips_asks_first_then_erases_like_a_subject_erasure(
 
 
 def test_no_admin_page_shows_transcript_or_reviewer_text(admin_client, ingest, alice, bob):
-    from reviews import services
+    from reviews import leases, services
     from reviews.models import Assignment, Escalation, Transcription
 
     ingest(2)
-    lease = services.assignment_next(reviewer=alice)
+    lease = leases.assignment_next(reviewer=alice)
     services.transcription_submit(reviewer=alice, assignment_id=lease.pk, text="my card is 4111 spoken",
                                   labels={"speaker": ["adult"]})
-    other = services.assignment_next(reviewer=bob)
+    other = leases.assignment_next(reviewer=bob)
     services.clip_flag(reviewer=bob, assignment_id=other.pk, reason="the caller names her street")
     escalation = Escalation.objects.get()
     transcription = Transcription.objects.get()

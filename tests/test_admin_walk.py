@@ -12,7 +12,7 @@ from django.contrib.auth.models import Group
 from django.test import RequestFactory
 from django.utils import timezone
 
-from reviews import services
+from reviews import leases, services
 from reviews.audit import audit_record
 from reviews.models import (
     AuditEvent,
@@ -35,9 +35,9 @@ LABELS = {"speaker": ["adult"]}
 def _work(ctx):
     """A submitted transcription (alice) and a flagged clip (bob), through the real services."""
     ctx["ingest"](2)
-    lease = services.assignment_next(reviewer=ctx["alice"])
+    lease = leases.assignment_next(reviewer=ctx["alice"])
     services.transcription_submit(reviewer=ctx["alice"], assignment_id=lease.pk, text="walk text", labels=LABELS)
-    flagged = services.assignment_next(reviewer=ctx["bob"])
+    flagged = leases.assignment_next(reviewer=ctx["bob"])
     services.clip_flag(reviewer=ctx["bob"], assignment_id=flagged.pk, reason="walk reason")
     return lease, flagged
 

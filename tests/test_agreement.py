@@ -5,7 +5,7 @@ import json
 
 import pytest
 
-from reviews import agreement, lifecycle, permissions, review, services
+from reviews import agreement, leases, lifecycle, permissions, review, services
 from reviews.models import Clip
 from tests.helpers import events, make_user, session_client
 
@@ -61,7 +61,7 @@ def twice(project):
 
 
 def transcribe(reviewer, text, labels=LABELS):
-    assignment = services.assignment_next(reviewer=reviewer)
+    assignment = leases.assignment_next(reviewer=reviewer)
     services.transcription_submit(reviewer=reviewer, assignment_id=assignment.pk, text=text, labels=labels)
 
 

@@ -56,19 +56,19 @@ def test_more_form_fields_or_files_than_django_parses_is_a_400_not_a_500(project
 
 
 def test_an_unexpected_error_is_a_bare_json_500(project, alice, monkeypatch):
-    from reviews import services
+    from reviews import leases
 
-    monkeypatch.setattr(services, "assignment_next", lambda **kw: 1 / 0)
+    monkeypatch.setattr(leases, "assignment_next", lambda **kw: 1 / 0)
     assert_error(session_client(alice).post("/api/v1/assignments/next/"), 500, "server_error")
 
 
 def test_a_database_outage_is_a_json_503(project, alice, monkeypatch):
-    from reviews import services
+    from reviews import leases
 
     def down(**kwargs):
         raise OperationalError("connection refused")
 
-    monkeypatch.setattr(services, "assignment_next", down)
+    monkeypatch.setattr(leases, "assignment_next", down)
     response = session_client(alice).post("/api/v1/assignments/next/")
     assert_error(response, 503, "database_unavailable")
     assert response["Retry-After"] == "5"

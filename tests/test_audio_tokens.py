@@ -7,7 +7,7 @@ from django.db import connection
 from django.test import Client
 from django.utils import timezone
 
-from reviews import services
+from reviews import leases, services
 from reviews.models import AudioTokenUse, AuditEvent
 from tests.helpers import events, race, session_client
 
@@ -80,7 +80,7 @@ def client_cookie_name() -> str:
 @pytest.fixture
 def held_escalation(project, ingest, alice, sam):
     ingest(1)
-    assignment = services.assignment_next(reviewer=alice)
+    assignment = leases.assignment_next(reviewer=alice)
     escalation = services.clip_flag(reviewer=alice, assignment_id=assignment.pk, reason="a person in distress")
     client = session_client(sam)
     assert client.post(f"/api/v1/escalations/{escalation.pk}/take/").status_code == 200

@@ -67,9 +67,9 @@ def test_when_the_audit_write_fails_the_action_fails(project, ingest, alice, mon
 
 def test_failed_lease_audit_leaves_no_lease(project, ingest, alice, monkeypatch):
     ingest(1)
-    from reviews import services
+    from reviews import leases
 
-    monkeypatch.setattr(services, "audit_record", lambda **kw: (_ for _ in ()).throw(RuntimeError("down")))
+    monkeypatch.setattr(leases, "audit_record", lambda **kw: (_ for _ in ()).throw(RuntimeError("down")))
     response = session_client(alice).post("/api/v1/assignments/next/")
     assert response.status_code == 500
     assert Assignment.objects.count() == 0

@@ -9,7 +9,7 @@ from django.core.files.uploadedfile import SimpleUploadedFile
 from django.test import Client
 from django.utils import timezone
 
-from reviews import lifecycle, services
+from reviews import leases, lifecycle, services
 from reviews.models import AuditEvent, Clip, ReviewerQuota
 from tests.helpers import PASSWORD, session_client, speech_bytes, totp_now
 from tests.test_admin import submit
@@ -52,7 +52,7 @@ def _lease(ctx):
 
 def _expire(ctx):
     with time_machine.travel(timezone.now() + timedelta(minutes=30)):
-        services.lease_sweep()
+        leases.lease_sweep()
 
 
 def _token(ctx):
@@ -143,7 +143,7 @@ def _review_setup(ctx, *, lease: bool = True, adjudicate: bool = False):
     services.transcription_submit(reviewer=ctx["alice"], assignment_id=ctx["assignment"]["id"],
                                   text="turn on the lights", labels={"speaker": ["adult"]})
     if adjudicate:  # bob writes something else entirely: the clip goes to adjudication
-        other = services.assignment_next(reviewer=ctx["bob"])
+        other = leases.assignment_next(reviewer=ctx["bob"])
         services.transcription_submit(reviewer=ctx["bob"], assignment_id=other.pk, text="play jazz",
                                       labels={"speaker": ["adult"]})
     ctx["cleo"] = make_user("cleo", permissions.CHECKER)
@@ -207,7 +207,7 @@ def _gold_setup(ctx):
         "audio": speech_bytes(), "project": "demo", "account_id": "ACCT-GOLD", "recorded_at": "2026-11-20T08:00:00Z",
         "locale": "en-US", "is_gold": "true", "gold_text": "turn on the lights",
         "gold_labels": json.dumps({"speaker": ["adult"]})})
-    lease = services.assignment_next(reviewer=ctx["bob"])
+    lease = leases.assignment_next(reviewer=ctx["bob"])
     services.transcription_submit(reviewer=ctx["bob"], assignment_id=lease.pk, text="play some jazz",
                                   labels={"speaker": ["child"]})
 

@@ -69,10 +69,10 @@ def test_the_workspace_and_sign_in_have_no_axe_violations(browser, live_server, 
 
 
 def test_the_console_has_no_axe_violations(browser, live_server, project, ingest, alice, sam):
-    from reviews import services
+    from reviews import leases, services
 
     ingest(1)
-    assignment = services.assignment_next(reviewer=alice)
+    assignment = leases.assignment_next(reviewer=alice)
     services.clip_flag(reviewer=alice, assignment_id=assignment.pk, reason="a person in distress")
     totp_device(sam)
     page = new_page(browser)

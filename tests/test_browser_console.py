@@ -5,7 +5,7 @@ import re
 
 import pytest
 
-from reviews import services
+from reviews import leases, services
 from reviews.models import AuditEvent, Escalation
 from tests.helpers import DOCS, PASSWORD, totp_device, totp_now, wait_js
 
@@ -16,13 +16,13 @@ pytestmark = pytest.mark.browser
 def day_of_work(project, ingest, alice):
     """alice hears one clip twice and submits it, then flags the next one."""
     ingest(2)
-    first = services.assignment_next(reviewer=alice)
+    first = leases.assignment_next(reviewer=alice)
     for _ in range(2):
         grant = services.audio_token_issue(reviewer=alice, assignment_id=first.pk, session_key="s")
         services.audio_open(reviewer=alice, assignment_id=first.pk, token=grant.token, session_key="s")
     services.transcription_submit(reviewer=alice, assignment_id=first.pk, text="call mum",
                                   labels={"speaker": ["adult"]})
-    second = services.assignment_next(reviewer=alice)
+    second = leases.assignment_next(reviewer=alice)
     return services.clip_flag(reviewer=alice, assignment_id=second.pk, reason="a person in distress")
 
 

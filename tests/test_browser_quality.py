@@ -10,7 +10,7 @@ import pytest
 import time_machine
 from django.utils import timezone
 
-from reviews import services
+from reviews import leases, services
 from reviews.models import Clip, ReviewerPause, Transcription
 from tests.helpers import DOCS, PASSWORD, sign_in, totp_device, totp_now, wait_js
 
@@ -114,7 +114,7 @@ def _days_of_work(project, ingest, alice, bob):
                 project.save()
                 at = start + timedelta(minutes=5 * n)
                 with time_machine.travel(at, tick=False):
-                    lease = services.assignment_next(reviewer=reviewer)
+                    lease = leases.assignment_next(reviewer=reviewer)
                 text = gold_text if lease.clip.is_gold else ordinary
                 with time_machine.travel(at + timedelta(seconds=seconds * (n + 1)), tick=False):
                     services.transcription_submit(reviewer=reviewer, assignment_id=lease.pk, text=text, labels=ADULT)

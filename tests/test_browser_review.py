@@ -3,7 +3,7 @@ transcriber reads it on "my feedback" (text only, no audio)."""
 
 import pytest
 
-from reviews import permissions, services
+from reviews import leases, permissions, services
 from reviews.models import AuditEvent, Clip, Review
 from tests.helpers import DOCS, make_user, sign_in, wait_js
 
@@ -15,7 +15,7 @@ def test_a_checker_rejects_with_feedback_and_the_transcriber_reads_it(browser, p
     project.review_mode = "all"
     project.save()
     [clip] = ingest(1)
-    assignment = services.assignment_next(reviewer=alice)
+    assignment = leases.assignment_next(reviewer=alice)
     services.transcription_submit(reviewer=alice, assignment_id=assignment.pk, text="turn on the lights",
                                   labels={"speaker": ["adult"]})
     cleo = make_user("cleo", permissions.CHECKER)

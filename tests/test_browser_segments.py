@@ -188,13 +188,13 @@ def test_no_axe_violations_with_segments_and_the_spectrogram(browser, live_serve
 
 
 def test_the_checker_sees_the_segments_read_only(page, live_server, segmented, ingest, alice):
-    from reviews import permissions, services
+    from reviews import leases, permissions, services
     from tests.helpers import make_user
 
     segmented.review_mode = "all"
     segmented.save()
     [clip] = ingest(1)
-    assignment = services.assignment_next(reviewer=alice)
+    assignment = leases.assignment_next(reviewer=alice)
     services.transcription_submit(
         reviewer=alice, assignment_id=assignment.pk, text="turn it on yes", labels={"speaker": ["adult"]},
         segments=[{"start_ms": 0, "end_ms": 600, "speaker": "Agent", "text": "turn it on"},

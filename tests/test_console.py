@@ -13,7 +13,7 @@ from django.db import connection
 from django.test.utils import CaptureQueriesContext
 from rest_framework.test import APIClient
 
-from reviews import anomalies, services, supervision
+from reviews import anomalies, leases, services, supervision
 from reviews.audit import audit_record
 from reviews.models import AuditEvent, AuditVerification, Clip, Escalation
 from tests.helpers import make_user, session_client
@@ -36,7 +36,7 @@ def bare_clips(project, count: int) -> list[Clip]:
 def escalation(project, ingest, alice):
     """alice flags the clip she is hearing: a real escalation through the real services."""
     ingest(1)
-    assignment = services.assignment_next(reviewer=alice)
+    assignment = leases.assignment_next(reviewer=alice)
     return services.clip_flag(reviewer=alice, assignment_id=assignment.pk, reason="a person in distress")
 
 
@@ -241,13 +241,13 @@ def test_clip_history_lists_every_event_of_the_clip_in_order(clients, project, i
     project.save()
     [clip] = ingest(1)
     other = ingest(1)[0]
-    first = services.assignment_next(reviewer=alice)
+    first = leases.assignment_next(reviewer=alice)
     grant = services.audio_token_issue(reviewer=alice, assignment_id=first.pk, session_key="s-alice")
     services.audio_open(reviewer=alice, assignment_id=first.pk, token=grant.token, session_key="s-alice")
     services.draft_save(reviewer=alice, assignment_id=first.pk, text="lights", labels={}, version=0)
     services.transcription_submit(reviewer=alice, assignment_id=first.pk, text="lights off",
                                   labels={"speaker": ["adult"]})
-    second = services.assignment_next(reviewer=bob)
+    second = leases.assignment_next(reviewer=bob)
     assert second.clip_id == clip.pk
     services.clip_flag(reviewer=bob, assignment_id=second.pk, reason="shouting")
 
@@ -274,13 +274,13 @@ def test_timeline_counts_plays_per_clip_for_one_local_day(clients, project, inge
     clip_one, clip_two = ingest(2)
     day = datetime(2026, 11, 20, 14, 0, tzinfo=UTC)  # 09:00 in New York
     with time_machine.travel(day, tick=True):
-        first = services.assignment_next(reviewer=alice)
+        first = leases.assignment_next(reviewer=alice)
         for _ in range(3):
             grant = services.audio_token_issue(reviewer=alice, assignment_id=first.pk, session_key="s")
             services.audio_open(reviewer=alice, assignment_id=first.pk, token=grant.token, session_key="s")
         services.transcription_submit(reviewer=alice, assignment_id=first.pk, text="one",
                                       labels={"speaker": ["adult"]})
-        second = services.assignment_next(reviewer=alice)
+        second = leases.assignment_next(reviewer=alice)
         grant = services.audio_token_issue(reviewer=alice, assignment_id=second.pk, session_key="s")
         services.audio_open(reviewer=alice, assignment_id=second.pk, token=grant.token, session_key="s")
     # 03:00 UTC the next day is still the 20th in New York; 06:00 UTC is the 21st.
@@ -385,7 +385,7 @@ def test_a_clip_fetched_more_than_half_the_quota_is_an_anomaly(project, ingest, 
     ingest(1)
     plays = {}
     for reviewer, times in ((alice, 4), (bob, 3)):
-        assignment = services.assignment_next(reviewer=reviewer)
+        assignment = leases.assignment_next(reviewer=reviewer)
         for _ in range(times):
             grant = services.audio_token_issue(reviewer=reviewer, assignment_id=assignment.pk, session_key="s")
             services.audio_open(reviewer=reviewer, assignment_id=assignment.pk, token=grant.token, session_key="s")
@@ -447,9 +447,9 @@ def test_activity_outside_working_hours_is_an_anomaly(project, alice, bob, setti
     bare_clips(project, 2)
     local = ZoneInfo("Europe/Berlin")
     with time_machine.travel(datetime(2026, 11, 20, 5, 30, tzinfo=local), tick=False):  # before 07:00
-        early = services.assignment_next(reviewer=alice)
+        early = leases.assignment_next(reviewer=alice)
     with time_machine.travel(datetime(2026, 11, 20, 19, 55, tzinfo=local), tick=False):  # last minutes of the day
-        bobs = services.assignment_next(reviewer=bob)
+        bobs = leases.assignment_next(reviewer=bob)
     with time_machine.travel(datetime(2026, 11, 20, 19, 59, 59, tzinfo=local), tick=False):
         services.assignment_skip(reviewer=bob, assignment_id=bobs.pk, reason="noise")
     with time_machine.travel(datetime(2026, 11, 21, 9, 0, tzinfo=local), tick=False):
@@ -468,7 +468,7 @@ def test_many_quick_skips_are_an_anomaly_and_slow_ones_are_not(project, alice, b
         for i in range(5):
             moment = start + timedelta(minutes=10 * i)
             with time_machine.travel(moment, tick=False):
-                assignment = services.assignment_next(reviewer=reviewer)
+                assignment = leases.assignment_next(reviewer=reviewer)
             with time_machine.travel(moment + timedelta(seconds=gap), tick=False):
                 services.assignment_skip(reviewer=reviewer, assignment_id=assignment.pk, reason="not english")
     [found] = kinds(anomalies.anomalies_find(now=start + timedelta(hours=2)), "quick_skips")

@@ -215,7 +215,7 @@ def test_a_browser_asking_for_arabic_gets_it_before_choosing(client, db):
 
 
 def test_error_details_follow_the_language_and_codes_do_not(alice, ingest):
-    from reviews import services
+    from reviews import leases
 
     client = session_client(alice)
     client.cookies[settings.LANGUAGE_COOKIE_NAME] = "ar"
@@ -223,7 +223,7 @@ def test_error_details_follow_the_language_and_codes_do_not(alice, ingest):
     assert response.status_code == 404
     assert response.json() == {"code": "not_found", "detail": "غير موجود."}
     ingest(1)
-    assignment = services.assignment_next(reviewer=alice)
+    assignment = leases.assignment_next(reviewer=alice)
     refused = client.post(f"/api/v1/assignments/{assignment.pk}/submit/", {"text": "x", "labels": {}}, format="json")
     assert refused.status_code == 400
     assert refused.json() == {"code": "invalid_labels", "detail": "بعض الوسوم غير صالحة.",
@@ -266,12 +266,12 @@ def test_a_signed_out_404_offers_no_switch_and_opens_no_session(client, alice, d
 def test_every_console_page_renders_in_arabic(project, ingest, alice, sam, settings):
     """Each console page, with an escalation and an anomaly to show, in Arabic: the
     translations' placeholders and plural forms all fit their templates."""
-    from reviews import services
+    from reviews import leases, services
     from reviews.audit import audit_denied
 
     settings.ANOMALY_WORK_START_HOUR, settings.ANOMALY_WORK_END_HOUR = 0, 0  # no off-hours noise
     ingest(1)
-    assignment = services.assignment_next(reviewer=alice)
+    assignment = leases.assignment_next(reviewer=alice)
     escalation = services.clip_flag(reviewer=alice, assignment_id=assignment.pk, reason="a person in distress")
     for _ in range(3):
         audit_denied(actor=alice, attempted="api", object_type="assignment", reason="not_yours")

@@ -7,7 +7,7 @@ import pytest
 from django.contrib.auth import get_user_model
 from django.db import connection, transaction
 
-from reviews import prepared, services
+from reviews import leases, prepared
 from reviews.models import Assignment, Clip
 from reviews.prepared import Prepared
 
@@ -21,7 +21,7 @@ def fake_clips(project, count):
 
 
 def candidates(count=5):
-    return Prepared(Clip, lambda reviewer_id: services._lease_candidates(get_user_model()(pk=reviewer_id))[:count],
+    return Prepared(Clip, lambda reviewer_id: leases._lease_candidates(get_user_model()(pk=reviewer_id))[:count],
                     reviewer_id=SENTINEL)
 
 
@@ -37,7 +37,7 @@ def test_the_rows_and_instances_are_the_orms_for_each_reviewer(project, alice, b
                               lease_expires_at="2026-11-20T10:10:00Z")
     query = candidates()
     for reviewer in (alice, bob, alice):
-        expected = list(services._lease_candidates(reviewer)[:5])
+        expected = list(leases._lease_candidates(reviewer)[:5])
         got = query.run(reviewer_id=reviewer.pk)
         assert described(got) == described(expected) and len(got) == 5
     assert first.pk not in [c.pk for c in query.run(reviewer_id=alice.pk)]  # alice's own exclusion applies
@@ -80,8 +80,8 @@ def test_a_value_frozen_into_the_sql_is_refused(db, alice):
 def test_the_queue_locks_what_it_picks(project, alice):
     fake_clips(project, 1)
     with transaction.atomic():
-        [clip] = services._lease_candidate_first.run(reviewer_id=alice.pk)
-        assert " FOR UPDATE OF " in services._lease_candidate_first._compiled[prepared.connections["default"]].sql
+        [clip] = leases._lease_candidate_first.run(reviewer_id=alice.pk)
+        assert " FOR UPDATE OF " in leases._lease_candidate_first._compiled[prepared.connections["default"]].sql
     assert clip.project == project
 
 

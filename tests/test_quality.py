@@ -13,7 +13,7 @@ import jiwer
 import pytest
 import time_machine
 
-from reviews import quality, services
+from reviews import leases, quality, services
 from reviews.models import Assignment, AuditEvent, Clip, ReviewerPause, Transcription
 from tests.helpers import session_client
 
@@ -73,7 +73,7 @@ def test_a_clip_without_a_hypothesis_has_the_same_shape_and_no_wer(project, inge
 
 def test_an_unchanged_draft_scores_zero(project, ingest, alice):
     ingest(1, asr_text=ASR)
-    assignment = services.assignment_next(reviewer=alice)
+    assignment = leases.assignment_next(reviewer=alice)
     services.transcription_submit(reviewer=alice, assignment_id=assignment.pk, text=ASR.upper() + "!", labels=ADULT)
     assert Transcription.objects.get().asr_wer == 0.0
 
@@ -159,10 +159,10 @@ def test_the_workspace_page_is_the_same_with_a_gold_clip(project, ingest, alice,
     gold(ingest)
     project.gold_rate = Decimal("1")
     project.save()
-    services.assignment_next(reviewer=alice)
+    leases.assignment_next(reviewer=alice)
     project.gold_rate = Decimal("0")
     project.save()
-    services.assignment_next(reviewer=bob)
+    leases.assignment_next(reviewer=bob)
     assert Clip.objects.get(assignments__reviewer=alice).is_gold
     pages = []
     for user in (alice, bob):
@@ -178,13 +178,13 @@ def test_gold_is_never_used_up_and_each_reviewer_gets_it_once(project, ingest, a
     clip = gold(ingest)
     project.gold_rate = Decimal("1")
     project.save()
-    first = services.assignment_next(reviewer=alice)
+    first = leases.assignment_next(reviewer=alice)
     assert first.clip_id == clip.pk
     services.transcription_submit(reviewer=alice, assignment_id=first.pk, text="turn on the kitchen lights",
                                   labels=ADULT)
-    second = services.assignment_next(reviewer=alice)
+    second = leases.assignment_next(reviewer=alice)
     assert second.clip_id != clip.pk  # at most once per reviewer
-    theirs = services.assignment_next(reviewer=bob)
+    theirs = leases.assignment_next(reviewer=bob)
     assert theirs.clip_id == clip.pk  # the same gold clip, again
     services.transcription_submit(reviewer=bob, assignment_id=theirs.pk, text="turn on the lights", labels=ADULT)
     clip.refresh_from_db()
@@ -197,9 +197,9 @@ def test_a_skipped_gold_clip_is_not_offered_again(project, ingest, alice):
     clip = gold(ingest)
     project.gold_rate = Decimal("1")
     project.save()
-    first = services.assignment_next(reviewer=alice)
+    first = leases.assignment_next(reviewer=alice)
     services.assignment_skip(reviewer=alice, assignment_id=first.pk, reason="noise")
-    assert services.assignment_next(reviewer=alice).clip_id != clip.pk
+    assert leases.assignment_next(reviewer=alice).clip_id != clip.pk
 
 
 def test_gold_is_not_served_from_an_empty_queue(project, ingest, alice):
@@ -207,7 +207,7 @@ def test_gold_is_not_served_from_an_empty_queue(project, ingest, alice):
     gold(ingest)
     project.gold_rate = Decimal("1")
     project.save()
-    assert services.assignment_next(reviewer=alice) is None
+    assert leases.assignment_next(reviewer=alice) is None
 
 
 def test_gold_rate_zero_never_serves_gold(project, ingest, alice):
@@ -216,7 +216,7 @@ def test_gold_rate_zero_never_serves_gold(project, ingest, alice):
     project.gold_rate = Decimal("0")
     project.save()
     for _ in range(3):
-        assignment = services.assignment_next(reviewer=alice)
+        assignment = leases.assignment_next(reviewer=alice)
         assert assignment.clip_id != clip.pk
         services.transcription_submit(reviewer=alice, assignment_id=assignment.pk, text="x", labels=ADULT)
 
@@ -237,7 +237,7 @@ T0 = datetime(2026, 11, 20, 10, 0, tzinfo=dt_timezone.utc)
 
 def work(reviewer, text, labels, *, at, seconds):
     with time_machine.travel(at, tick=False):
-        assignment = services.assignment_next(reviewer=reviewer)
+        assignment = leases.assignment_next(reviewer=reviewer)
     with time_machine.travel(at + timedelta(seconds=seconds), tick=False):
         services.transcription_submit(reviewer=reviewer, assignment_id=assignment.pk, text=text, labels=labels)
     return assignment
@@ -389,7 +389,7 @@ def test_a_reviewer_below_the_minimum_is_paused_once_and_told_why(strict, alice,
 
 def test_an_admin_lifts_the_pause_and_the_reviewer_starts_afresh(strict, alice, ada):
     for text in ("nonsense", "nonsense"):
-        assignment = services.assignment_next(reviewer=alice)
+        assignment = leases.assignment_next(reviewer=alice)
         services.transcription_submit(reviewer=alice, assignment_id=assignment.pk, text=text, labels=ADULT)
     pause = ReviewerPause.objects.get()
     admin = session_client(ada)
@@ -399,7 +399,7 @@ def test_an_admin_lifts_the_pause_and_the_reviewer_starts_afresh(strict, alice, 
     pause.refresh_from_db()
     assert pause.lifted_at is not None and pause.lifted_by == ada
     assert AuditEvent.objects.filter(action="reviewer.unpause").count() == 1
-    third = services.assignment_next(reviewer=alice)
+    third = leases.assignment_next(reviewer=alice)
     assert third.clip.is_gold  # leasing again (gold rate 1)
     services.transcription_submit(reviewer=alice, assignment_id=third.pk, text="call mum", labels=ADULT)
     assert ReviewerPause.objects.filter(lifted_at__isnull=True).count() == 0  # old results no longer count
@@ -409,10 +409,10 @@ def test_a_pause_ends_other_live_leases_on_the_project(strict, alice):
     from reviews.models import QuotaDefaults
 
     QuotaDefaults.objects.update(live_assignments=2)
-    first = services.assignment_next(reviewer=alice)
+    first = leases.assignment_next(reviewer=alice)
     services.transcription_submit(reviewer=alice, assignment_id=first.pk, text="nonsense", labels=ADULT)
-    second = services.assignment_next(reviewer=alice)
-    held = services.assignment_next(reviewer=alice, another=True)
+    second = leases.assignment_next(reviewer=alice)
+    held = leases.assignment_next(reviewer=alice, another=True)
     services.transcription_submit(reviewer=alice, assignment_id=second.pk, text="nonsense", labels=ADULT)
     held.refresh_from_db()
     assert ReviewerPause.objects.exists() and held.status == "revoked"
@@ -425,7 +425,7 @@ def test_no_minimum_means_no_pause(project, ingest, alice):
     gold(ingest)
     gold(ingest, GOLD_TWO)
     for _ in range(2):
-        assignment = services.assignment_next(reviewer=alice)
+        assignment = leases.assignment_next(reviewer=alice)
         services.transcription_submit(reviewer=alice, assignment_id=assignment.pk, text="nonsense", labels=ADULT)
     assert not ReviewerPause.objects.exists()
 
@@ -463,7 +463,7 @@ def test_unmarking_a_gold_clip_makes_it_ordinary(project, ingest, ada, alice):
     project.save()
     ingest(1)
     clip = gold(ingest)
-    assignment = services.assignment_next(reviewer=alice)
+    assignment = leases.assignment_next(reviewer=alice)
     services.transcription_submit(reviewer=alice, assignment_id=assignment.pk, text="x", labels=ADULT)
     quality.clip_gold_set(actor=ada, clip_id=clip.pk, is_gold=False)
     clip.refresh_from_db()

@@ -5,7 +5,7 @@ from collections import Counter
 import pytest
 from django.db import connection
 
-from reviews import services
+from reviews import leases
 from reviews.models import Assignment, Clip
 from tests.helpers import make_user, race
 
@@ -33,7 +33,7 @@ def test_fifty_reviewers_racing_for_thirty_clips(project, per_clip, settings):
     reviewers = [make_user(f"reviewer{i}", "reviewer") for i in range(50)]
     project.members.add(*reviewers)
 
-    results = race(lambda r: services.assignment_next(reviewer=r), [(r,) for r in reviewers])
+    results = race(lambda r: leases.assignment_next(reviewer=r), [(r,) for r in reviewers])
 
     assert [r for r in results if isinstance(r, Exception)] == []
     leased = [a for a in results if a is not None]

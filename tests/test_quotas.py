@@ -7,7 +7,7 @@ import pytest
 import time_machine
 from django.db import connection
 
-from reviews import services
+from reviews import leases, services
 from reviews.ingest import clip_sampled
 from reviews.models import Assignment, AuditEvent, Clip, QuotaDefaults, ReviewerQuota
 from tests.helpers import events, make_user, race, session_client
@@ -201,7 +201,7 @@ def test_twenty_concurrent_leases_against_a_project_limit_of_five(project):
     project.save()
     reviewers = [make_user(f"r{i}", "reviewer") for i in range(20)]
     project.members.add(*reviewers)
-    results = race(lambda r: services.assignment_next(reviewer=r), [(r,) for r in reviewers])
+    results = race(lambda r: leases.assignment_next(reviewer=r), [(r,) for r in reviewers])
     leased = [r for r in results if isinstance(r, Assignment)]
     refused = [r for r in results if isinstance(r, QuotaExceeded)]
     assert len(leased) == 5 and len(refused) == 15, results
@@ -216,7 +216,7 @@ def test_twenty_concurrent_leases_by_one_reviewer_against_a_day_of_five(project,
 
     fake_clips(project, 30)
     ReviewerQuota.objects.create(reviewer=alice, clips_per_day=5, live_assignments=30)
-    results = race(lambda: services.assignment_next(reviewer=alice, another=True), [()] * 20)
+    results = race(lambda: leases.assignment_next(reviewer=alice, another=True), [()] * 20)
     leased = [r for r in results if isinstance(r, Assignment)]
     refused = [r for r in results if isinstance(r, QuotaExceeded)]
     assert len(leased) == 5 and len(refused) == 15, results
@@ -228,7 +228,7 @@ def test_twenty_concurrent_leases_by_one_reviewer_against_a_day_of_five(project,
 def test_twenty_concurrent_submits_each_count_once(project, alice):
     fake_clips(project, 20)
     ReviewerQuota.objects.create(reviewer=alice, clips_per_day=20, live_assignments=20)
-    leased = [services.assignment_next(reviewer=alice, another=True) for _ in range(20)]
+    leased = [leases.assignment_next(reviewer=alice, another=True) for _ in range(20)]
     results = race(lambda a: services.transcription_submit(reviewer=alice, assignment_id=a.pk, text="words",
                                                            labels={"speaker": ["adult"]}), [(a,) for a in leased])
     assert all(isinstance(r, tuple) for r in results), results
@@ -243,7 +243,7 @@ def test_twenty_concurrent_plays_against_a_limit_of_five(project, alice):
 
     fake_clips(project, 1)
     ReviewerQuota.objects.create(reviewer=alice, plays_per_clip=5)
-    assignment = services.assignment_next(reviewer=alice)
+    assignment = leases.assignment_next(reviewer=alice)
     results = race(lambda: quotas.play_take(reviewer=alice, assignment=assignment), [()] * 20)
     assert sum(r is None for r in results) == 5
     assert sum(isinstance(r, QuotaExceeded) for r in results) == 15

@@ -7,7 +7,7 @@ import pytest
 import time_machine
 from django.utils import timezone
 
-from reviews import permissions, review, services
+from reviews import leases, permissions, review, services
 from reviews.models import Assignment, AuditEvent, Clip, Review, Transcription
 from tests.helpers import events, make_user, race, session_client
 
@@ -29,7 +29,7 @@ def reviewed(project):
 
 
 def transcribe(reviewer, text="turn on the kitchen lights", labels=LABELS):
-    assignment = services.assignment_next(reviewer=reviewer)
+    assignment = leases.assignment_next(reviewer=reviewer)
     transcription, _ = services.transcription_submit(reviewer=reviewer, assignment_id=assignment.pk, text=text,
                                                      labels=labels)
     return transcription
@@ -151,8 +151,8 @@ def test_reject_requeues_the_clip_for_a_different_transcriber(reviewed, ingest, 
     assert event.details == {"reason": "Words missing or wrong", "with_detail": True}
     assert "kitchen" not in str(event.details)
     # alice already had this clip: the queue offers it to someone else.
-    assert services.assignment_next(reviewer=alice) is None
-    again = services.assignment_next(reviewer=bob)
+    assert leases.assignment_next(reviewer=alice) is None
+    again = leases.assignment_next(reviewer=bob)
     assert again.clip_id == clip.pk
     # The checker who rejected it does not get to transcribe it either (were they a reviewer).
     # alice reads the feedback: the reason, the text, what she wrote; no audio, no clip address.
@@ -232,7 +232,7 @@ def test_a_flagged_clip_cannot_be_heard_by_its_checker(reviewed, ingest, alice, 
     ingest(1)
     transcribe(alice)
     item = review.review_next(checker=cleo)
-    assignment = services.assignment_next(reviewer=bob)
+    assignment = leases.assignment_next(reviewer=bob)
     services.clip_flag(reviewer=bob, assignment_id=assignment.pk, reason="upsetting")
     client = session_client(cleo)
     assert client.post(f"/api/v1/reviews/{item.pk}/audio-token/").status_code == 409

@@ -6,7 +6,7 @@ from datetime import timezone as dt_timezone
 
 import time_machine
 
-from reviews import services, supervision
+from reviews import leases, services, supervision
 from tests.helpers import events, session_client
 
 URL = "/api/v1/subjects/access-report/"
@@ -22,13 +22,13 @@ def test_a_subject_learns_how_often_and_by_whom_their_clips_were_heard(project, 
     day_one = datetime(2026, 11, 20, 9, 0, tzinfo=dt_timezone.utc)
     with time_machine.travel(day_one, tick=False):
         ingest(2, account_id="ACCT-7")  # two clips of one subject
-        first = services.assignment_next(reviewer=alice)
+        first = leases.assignment_next(reviewer=alice)
         play(alice, first)
         play(alice, first)
         services.transcription_submit(reviewer=alice, assignment_id=first.pk, text="turn on the lights",
                                       labels={"speaker": ["adult"]})
     with time_machine.travel(day_one + timedelta(days=1), tick=False):
-        second = services.assignment_next(reviewer=bob)
+        second = leases.assignment_next(reviewer=bob)
         play(bob, second)
         escalation = services.clip_flag(reviewer=bob, assignment_id=second.pk, reason="distress")
         supervision.escalation_take(supervisor=sam, escalation_id=escalation.pk)
@@ -38,7 +38,7 @@ def test_a_subject_learns_how_often_and_by_whom_their_clips_were_heard(project, 
                                           session_key="t")
         # Someone else's clip, heard too: not part of this subject's report.
         ingest(1, account_id="ACCT-other")
-        play(alice, services.assignment_next(reviewer=alice))
+        play(alice, leases.assignment_next(reviewer=alice))
 
     response = ingest_client.post(URL, {"account_id": "ACCT-7"}, format="json")
 

@@ -647,7 +647,7 @@ def service_loop_queries(reviewer) -> dict[str, list[tuple[str, float]]]:
     """Run one loop through the services in this process; return each step's SQL and seconds."""
     from django.db import connection
 
-    from reviews import services
+    from reviews import leases, services
 
     captured: list[tuple[str, float]] = []
 
@@ -671,7 +671,7 @@ def service_loop_queries(reviewer) -> dict[str, list[tuple[str, float]]]:
         return result
 
     steps: dict[str, list[tuple[str, float]]] = {}
-    assignment = step("next", lambda: services.assignment_next(reviewer=reviewer))
+    assignment = step("next", lambda: leases.assignment_next(reviewer=reviewer))
     if assignment is None:
         return steps
     grant = step("token", lambda: services.audio_token_issue(reviewer=reviewer, assignment_id=assignment.pk,

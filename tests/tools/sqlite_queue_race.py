@@ -17,7 +17,7 @@ from django.contrib.auth import get_user_model  # noqa: E402
 from django.core.management import call_command  # noqa: E402
 from django.db import connections  # noqa: E402
 
-from reviews import permissions, services  # noqa: E402
+from reviews import leases, permissions  # noqa: E402
 from reviews.models import Assignment, Clip, LabelSchema, Project  # noqa: E402
 
 call_command("migrate", verbosity=0)
@@ -39,7 +39,7 @@ barrier = threading.Barrier(50)
 def work(user):
     try:
         barrier.wait()
-        results.append(services.assignment_next(reviewer=user))
+        results.append(leases.assignment_next(reviewer=user))
     except Exception as exc:  # noqa: BLE001 - reported below, the test asserts there are none
         errors.append(repr(exc))
     finally:

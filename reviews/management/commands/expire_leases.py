@@ -1,8 +1,8 @@
 from django.core.management.base import BaseCommand
 
+from reviews.leases import lease_sweep
 from reviews.permissions import audio_token_uses_forget
 from reviews.review import review_lease_sweep
-from reviews.services import lease_sweep
 
 
 class Command(BaseCommand):

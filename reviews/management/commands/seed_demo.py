@@ -12,8 +12,8 @@ from django.db import transaction
 from django_otp.plugins.otp_totp.models import TOTPDevice
 
 from reviews import permissions
+from reviews.labels import label_schema_create
 from reviews.models import Clip, LabelGroup, LabelSchema, Project, ServiceToken
-from reviews.services import label_schema_create
 
 DEMO_CLIPS = Path(__file__).resolve().parents[2] / "fixtures" / "demo_clips"
 # (username, role, env var, demo default). Defaults are for the local demo only.
