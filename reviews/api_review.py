@@ -17,15 +17,12 @@ from .api_serializers import (
     LABELS_FIELD,
     SESSION,
     AudioTokenSerializer,
-    ClipSerializer,
-    LabelSchemaSerializer,
+    LeasedClipSerializer,
     SegmentSerializer,
-    clip_data,
     errors,
     object_urls,
 )
 from .errors import NotFoundDenied
-from .labels import label_schema_describe
 from .permissions import IsChecker, IsReviewer
 
 
@@ -78,35 +75,16 @@ REVIEW_ROUTES = {"detail": "api-review", "audio_token": "api-review-audio-token"
                  "accept": "api-review-accept", "reject": "api-review-reject", "adjudicate": "api-review-adjudicate"}
 
 
-class ReviewSerializer(serializers.Serializer):
-    id = serializers.UUIDField()
+class ReviewSerializer(LeasedClipSerializer):
+    audio_routes = {"audio_token_url": REVIEW_ROUTES["audio_token"], "audio_url": REVIEW_ROUTES["audio"]}
+
     kind = serializers.CharField(help_text="\"check\" (a submission) or \"adjudicate\" (a clip to decide).")
-    status = serializers.CharField()
-    clip = serializers.SerializerMethodField()
-    label_schema = serializers.SerializerMethodField()
-    lease_expires_at = serializers.DateTimeField()
-    audio_token_url = serializers.SerializerMethodField(help_text="The same as urls.audio_token.")
-    audio_url = serializers.SerializerMethodField(help_text="The same as urls.audio.")
     urls = serializers.SerializerMethodField()
     transcription = serializers.SerializerMethodField(help_text="The submission to check (never its author).")
     candidates = serializers.SerializerMethodField(help_text="To adjudicate: the transcriptions that stand.")
     agreement = serializers.SerializerMethodField()
     reject_reasons = serializers.SerializerMethodField(
         help_text="The project's preset reasons; \"Other\" needs a detail.")
-
-    @extend_schema_field(ClipSerializer)
-    def get_clip(self, item) -> dict:
-        return clip_data(item.clip)
-
-    @extend_schema_field(LabelSchemaSerializer)
-    def get_label_schema(self, item) -> dict:
-        return label_schema_describe(item.clip.project.label_schema)
-
-    def get_audio_token_url(self, item) -> str:
-        return object_urls({"url": "api-review-audio-token"}, item.pk)["url"]
-
-    def get_audio_url(self, item) -> str:
-        return object_urls({"url": "api-review-audio"}, item.pk)["url"]
 
     @extend_schema_field(ReviewUrlsSerializer)
     def get_urls(self, item) -> dict:

@@ -181,8 +181,12 @@ class ProgressSerializer(serializers.Serializer):
     resets_at = serializers.DateTimeField()
 
 
-class AssignmentSerializer(serializers.Serializer):
-    # One assignment; ``context={"progress": ...}`` adds today's progress (null otherwise).
+class LeasedClipSerializer(serializers.Serializer):
+    """What a reviewer's assignment and a checker's review both show: the clip, its labels, the
+    lease and the links. A subclass names its two audio routes (``audio_routes``) and declares
+    ``urls`` with its own routes, so that the schema names their keys."""
+
+    audio_routes = {"audio_token_url": "", "audio_url": ""}  # field -> route name
 
     id = serializers.UUIDField()
     status = serializers.CharField()
@@ -191,6 +195,27 @@ class AssignmentSerializer(serializers.Serializer):
     lease_expires_at = serializers.DateTimeField()
     audio_token_url = serializers.SerializerMethodField(help_text="The same as urls.audio_token.")
     audio_url = serializers.SerializerMethodField(help_text="The same as urls.audio.")
+
+    @extend_schema_field(ClipSerializer)
+    def get_clip(self, item) -> dict:
+        return clip_data(item.clip)
+
+    @extend_schema_field(LabelSchemaSerializer)
+    def get_label_schema(self, item) -> dict:
+        return label_schema_describe(item.clip.project.label_schema)
+
+    def get_audio_token_url(self, item) -> str:
+        return object_urls({"url": self.audio_routes["audio_token_url"]}, item.pk)["url"]
+
+    def get_audio_url(self, item) -> str:
+        return object_urls({"url": self.audio_routes["audio_url"]}, item.pk)["url"]
+
+
+class AssignmentSerializer(LeasedClipSerializer):
+    # One assignment; ``context={"progress": ...}`` adds today's progress (null otherwise).
+
+    audio_routes = {"audio_token_url": ASSIGNMENT_ROUTES["audio_token"], "audio_url": ASSIGNMENT_ROUTES["audio"]}
+
     urls = serializers.SerializerMethodField()
     draft = serializers.SerializerMethodField()
     asr = serializers.SerializerMethodField(help_text="Pre-fills the text when there is no draft yet (issue 11).")
@@ -199,20 +224,6 @@ class AssignmentSerializer(serializers.Serializer):
     guidelines_html = serializers.SerializerMethodField(
         help_text="The project's guidelines as sanitized HTML; empty string when none (issue 12).")
     progress = serializers.SerializerMethodField()
-
-    @extend_schema_field(ClipSerializer)
-    def get_clip(self, assignment) -> dict:
-        return clip_data(assignment.clip)
-
-    @extend_schema_field(LabelSchemaSerializer)
-    def get_label_schema(self, assignment) -> dict:
-        return label_schema_describe(assignment.clip.project.label_schema)
-
-    def get_audio_token_url(self, assignment) -> str:
-        return object_urls({"url": "api-audio-token"}, assignment.pk)["url"]
-
-    def get_audio_url(self, assignment) -> str:
-        return object_urls({"url": "api-audio"}, assignment.pk)["url"]
 
     @extend_schema_field(AssignmentUrlsSerializer)
     def get_urls(self, assignment) -> dict:
