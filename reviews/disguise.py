@@ -328,9 +328,11 @@ def voice_draw(rng: random.Random, *, pitch: tuple[float, float], vtln: tuple[fl
 DRIFT_ANCHORS = 12
 # Figures of the issue 13 run (docs/privacy-benchmark.md).
 NEWNOTE = "make bench-privacy 2026-12-01: 24 TTS voices, WER on the 11 voices pocketsphinx reads"
-# Figures of the second issue 13 run: same corpus and method, linkage and speed only.
+# Figures of the second issue 13 run (same corpus and method: linkage and speed), and the WER of a
+# third, --wer-only run of the same presets with the same seeds and readable voices.
 LINKNOTE = ("make bench-privacy 2026-12-02: 24 TTS voices, attackers ignorant, lazy, both and forward grid "
-            "(normalize left out: never the worst case in earlier runs); WER not measured on this corpus")
+            "(normalize left out: never the worst case in earlier runs); WER from a WER-only run the same "
+            "day (same corpus and seeds, the 11 voices pocketsphinx reads)")
 EQ_RIPPLES = 4
 VOICE_RANGES = {"pitch": (0.8, 1.3), "vtln": (0.9, 1.12)}
 VOICE_STRONG_RANGES = {"pitch": (0.72, 1.4), "vtln": (0.86, 1.17)}
@@ -353,7 +355,7 @@ preset_register(Preset(
     # clip cost four times the pitch shift itself.
     ffmpeg_filter=lambda p: resample_pitch_filter(p["pitch"], settings.AUDIO_SAMPLE_RATE),
     ranges={"pitch": (0.78, 1.28)},
-    measured=Measured(eer_worst=4.5, eer_worst_by="forward grid", wer=None, wer_undisguised=None, x_realtime=539,
+    measured=Measured(eer_worst=4.5, eer_worst_by="forward grid", wer=46.4, wer_undisguised=22.3, x_realtime=539,
                       top1_worst=92, top1_chance=4.2, note=LINKNOTE),
 ))
 
@@ -364,7 +366,7 @@ preset_register(Preset(
     ffmpeg_filter=lambda p: resample_pitch_filter(p["pitch"], settings.AUDIO_SAMPLE_RATE),
     transform=mcadams_lpc,
     ranges={"pitch": (0.78, 1.28), "mcadams": (0.7, 0.9)},
-    measured=Measured(eer_worst=9.4, eer_worst_by="forward grid", wer=None, wer_undisguised=None, x_realtime=44,
+    measured=Measured(eer_worst=9.4, eer_worst_by="forward grid", wer=67.1, wer_undisguised=22.3, x_realtime=44,
                       top1_worst=73, top1_chance=4.2, note=LINKNOTE),
 ))
 
@@ -376,9 +378,8 @@ preset_register(Preset(
     ffmpeg_filter=lambda p: resample_pitch_filter(p["pitch"], settings.AUDIO_SAMPLE_RATE),
     transform=voice_transform,
     ranges=VOICE_RANGES,
-    measured=Measured(eer_worst=9.7, eer_worst_by="forward grid", wer=None, wer_undisguised=None, x_realtime=178,
-                      top1_worst=82, top1_chance=4.2,
-                      note=LINKNOTE + " (issue 7, 10 voices: WER 12.5%, undisguised 5.6%)"),
+    measured=Measured(eer_worst=9.7, eer_worst_by="forward grid", wer=29.5, wer_undisguised=22.3, x_realtime=178,
+                      top1_worst=82, top1_chance=4.2, note=LINKNOTE),
 ))
 
 preset_register(Preset(
@@ -389,9 +390,8 @@ preset_register(Preset(
     ffmpeg_filter=lambda p: resample_pitch_filter(p["pitch"], settings.AUDIO_SAMPLE_RATE),
     transform=voice_transform,
     ranges=VOICE_STRONG_RANGES,
-    measured=Measured(eer_worst=13.9, eer_worst_by="forward grid", wer=None, wer_undisguised=None, x_realtime=144,
-                      top1_worst=68, top1_chance=4.2,
-                      note=LINKNOTE + " (issue 7, 10 voices: WER 19.6%, undisguised 5.6%)"),
+    measured=Measured(eer_worst=13.9, eer_worst_by="forward grid", wer=42.3, wer_undisguised=22.3, x_realtime=144,
+                      top1_worst=68, top1_chance=4.2, note=LINKNOTE),
 ))
 
 

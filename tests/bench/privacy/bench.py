@@ -20,6 +20,9 @@ decoded again, as a reviewer would hear it. For each preset it prints:
   disguise) on 2-5 s clips one at a time, overall and for the slowest clip, and of
   the whole ingest.
 
+``--wer-only`` leaves out the linkage part (no speaker embeddings, no attackers): it
+measures WER and speed only, for presets whose linkage an earlier run measured.
+
 Run it with ``make bench-privacy`` (see docs/privacy-benchmark.md).
 """
 
@@ -191,6 +194,7 @@ class Bench:
         self.readable_given = [s for s in readable if s in self.speakers] if readable else None
         self.readable: list[str] = []
         self.no_wer = False
+        self.wer_only = False  # WER and speed only: no embeddings, no attackers (linkage shown as '-')
         self.hyps: dict[str, tuple] = {}
 
     # ingest through the app
@@ -326,8 +330,8 @@ class Bench:
     def reference(self) -> dict:
         if "none" not in self.cache:
             clips, cpu, seconds = self.ingest_all(IDENTITY)
-            embeddings = {key: self.embed(x) for key, x in clips.items()}
-            enroll_audio = {s: self.enrollment(clips, s) for s in self.speakers}
+            embeddings = {} if self.wer_only else {key: self.embed(x) for key, x in clips.items()}
+            enroll_audio = {} if self.wer_only else {s: self.enrollment(clips, s) for s in self.speakers}
             per_voice = self.wer_per_voice(clips, [] if self.no_wer else self.readable_given or self.speakers)
             self.readable = [s for s in per_voice if per_voice[s] <= READABLE_WER]
             self.cache["none"] = {
@@ -342,7 +346,14 @@ class Bench:
         started = time.monotonic()
         trials_keys = self.trial_keys()
         attackers: dict[str, tuple[float, float] | None] = {}
-        if preset.name == "none":
+        if self.wer_only:
+            if preset.name == "none":
+                result = {"wer": ref["wer"], "cpu": ref["cpu"], "seconds": ref["seconds"]}
+            else:
+                clips, cpu, seconds = self.ingest_all(preset)
+                result = {"wer": self.wer(clips), "cpu": cpu, "seconds": seconds}
+            attackers = dict.fromkeys(ATTACKERS)
+        elif preset.name == "none":
             trials = [(k[0], ref["embeddings"][k]) for k in trials_keys]
             base = verification(ref["enroll"], trials)
             attackers = {"ignorant": base, "lazy": base, "both": base, "forward": base if informed else None,
@@ -379,9 +390,9 @@ class Bench:
         for name, value in attackers.items():
             result[f"eer_{name}"], result[f"top1_{name}"] = value if value else (None, None)
         measured = [v for v in attackers.values() if v]
-        result["worst_eer"] = min(v[0] for v in measured)
-        result["worst_top1"] = max(v[1] for v in measured)
-        result["worst_eer_by"] = min((v[0], k) for k, v in attackers.items() if v)[1]
+        result["worst_eer"] = min((v[0] for v in measured), default=None)
+        result["worst_top1"] = max((v[1] for v in measured), default=None)
+        result["worst_eer_by"] = min(((v[0], k) for k, v in attackers.items() if v), default=(None, None))[1]
         result["chance_top1"] = 100.0 / len(self.speakers)
         result["x_disguise"], result["x_disguise_slowest"] = (
             self.speed(preset) if preset.name != "none" else (float("inf"), float("inf")))
@@ -444,10 +455,15 @@ def main() -> None:
                              "corpus or the ingest path changes)")
     parser.add_argument("--no-wer", action="store_true",
                         help="linkage only (screening experiments): no transcription, WER shown as '-'")
+    parser.add_argument("--wer-only", action="store_true",
+                        help="WER and speed only, for presets whose linkage an earlier run measured: no speaker "
+                             "embeddings, no attackers, linkage columns shown as '-'")
     parser.add_argument("--save-audio", action="store_true", help="keep the disguised MP3s under tests/bench/out")
     parser.add_argument("--json", default=str(OUT / "privacy-results.json"))
     args = parser.parse_args()
 
+    if args.wer_only and args.no_wer:
+        parser.error("--wer-only and --no-wer leave nothing to measure")
     skip = frozenset(filter(None, args.skip_attackers.split(",")))
     unknown = skip - {"both", "forward", "normalize"}
     if unknown:
@@ -455,6 +471,7 @@ def main() -> None:
     bench = Bench(args.speakers.split(",") if args.speakers else None, args.save_audio, args.trials, skip,
                   args.readable.split(",") if args.readable else None)
     bench.no_wer = args.no_wer
+    bench.wer_only = args.wer_only
     started = time.monotonic()
     ref = bench.reference()
     print(f"{time.strftime('%Y-%m-%d')} on {os.cpu_count()} cores; corpus: {len(bench.speakers)} voices, "
@@ -462,7 +479,8 @@ def main() -> None:
           f"(top-1 chance {100.0 / len(bench.speakers):.1f}%); WER on {len(bench.readable)} voices pocketsphinx "
           f"reads (undisguised WER <= {READABLE_WER:.0f}%): "
           + ", ".join(f"{s} {ref['wer_per_voice'][s]:.0f}%" for s in bench.readable)
-          + (f"; attackers skipped: {', '.join(sorted(skip))}" if skip else ""), flush=True)
+          + ("; linkage not measured (--wer-only)" if args.wer_only
+             else f"; attackers skipped: {', '.join(sorted(skip))}" if skip else ""), flush=True)
     results = {}
     for name in args.presets.split(","):
         preset = IDENTITY if name == "none" else preset_variant(name)
