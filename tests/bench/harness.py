@@ -71,6 +71,16 @@ def cpu_seconds_of(pids: list[int]) -> float:
     return total / ticks
 
 
+def reaped_cpu_seconds(pid: int) -> float:
+    """User + system CPU seconds of this process's children that have ended and been reaped
+    (cutime + cstime): where a PostgreSQL backend's CPU goes when its connection closes."""
+    try:
+        fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    except OSError:
+        return 0.0
+    return (int(fields[13]) + int(fields[14])) / os.sysconf("SC_CLK_TCK")
+
+
 def cpu_by_pid(pids) -> dict[int, float]:
     return {pid: cpu_seconds_of([pid]) for pid in pids if Path(f"/proc/{pid}").exists()}
 
