@@ -150,7 +150,7 @@ def profile_summary(raw: Path, top: int = 14) -> None:
             if key not in seen:
                 seen.add(key)
                 inclusive[key] += count
-        views = [f for f, file in frames if file.endswith("reviews/services.py")]
+        views = [f for f, file in frames if file.endswith(("reviews/services.py", "reviews/leases.py"))]
         per_view[views[0] if views else "(outside a service: middleware, auth, DRF, rendering)"] += count
         if frames:
             func, file = frames[-1]
