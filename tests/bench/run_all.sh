@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # `make bench` (issues 8, 15): reviewer loop at 1/16/64 reviewers on a durable PostgreSQL
-# (fsync and synchronous_commit on, as production; with a py-spy profile at 16),
+# (fsync and synchronous_commit on, as production; with a py-spy profile at 16), the loop's
+# Python CPU per request in one process (request_cpu.py),
 # ingest speed, and faults (PostgreSQL restart, pg_terminate_backend, worker SIGKILL).
 # BENCH_SCALE=1 adds the scale bench (1M clips, 10M audit events: the fill alone takes
 # tens of minutes). BENCH_QUICK=1 runs everything small (a smoke test of the scripts).
@@ -44,6 +45,12 @@ run() {
 
 started=$SECONDS
 run loop tests/bench/loop.py "${LOOP_ARGS[@]}"
+# Python CPU per request in one process, and where it goes (issue 15).
+echo
+echo "################ request-cpu: tests/bench/request_cpu.py"
+nice -n 5 tests/tools/with_postgres.sh "$PY" -m pytest -q -s -p no:cacheprovider tests/bench/request_cpu.py 2>&1 \
+  | tee "$OUT/issue8-request-cpu.txt"
+[ "${PIPESTATUS[0]}" = 0 ] || failed+=(request-cpu)
 run ingest tests/bench/ingest_speed.py "${INGEST_ARGS[@]}"
 run faults tests/bench/faults.py "${FAULT_ARGS[@]}"
 if [ "${BENCH_SCALE:-0}" = 1 ]; then
