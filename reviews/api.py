@@ -41,6 +41,7 @@ from .api_serializers import (
 from .audit import actor_role, audit_denied
 from .errors import AudioGone, DomainError, NotFoundDenied, json_error
 from .ingest import IngestSerializer
+from .models import MAX_TEXT
 from .permissions import IsIngestService, IsReviewer
 from .views import locked_out
 
@@ -313,7 +314,7 @@ SEGMENTS_FIELD = dict(required=False, default=list, help_text="[{start_ms, end_m
 
 
 class DraftSerializer(serializers.Serializer):
-    text = StrictCharField(allow_blank=True, trim_whitespace=False, max_length=services.MAX_TEXT)
+    text = StrictCharField(allow_blank=True, trim_whitespace=False, max_length=MAX_TEXT)
     labels = serializers.JSONField(required=False, default=dict)
     segments = serializers.JSONField(**SEGMENTS_FIELD)
     version = StrictIntegerField(min_value=0, max_value=services.MAX_VERSION - 1)
@@ -337,7 +338,7 @@ LISTENED_MS_FIELD = dict(required=False, allow_null=True, default=None, min_valu
 
 
 class SubmitSerializer(serializers.Serializer):
-    text = StrictCharField(allow_blank=True, trim_whitespace=False, max_length=services.MAX_TEXT)
+    text = StrictCharField(allow_blank=True, trim_whitespace=False, max_length=MAX_TEXT)
     labels = serializers.JSONField(required=False, default=dict)
     segments = serializers.JSONField(**SEGMENTS_FIELD)
     listened_ms = StrictIntegerField(**LISTENED_MS_FIELD)

@@ -8,7 +8,7 @@ from rest_framework import serializers, status
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
-from . import permissions, review, services
+from . import permissions, review
 from .api import OwnerFirstView, StrictBooleanField, StrictCharField, audio_response
 from .api_serializers import (
     AUDIO,
@@ -23,6 +23,7 @@ from .api_serializers import (
     object_urls,
 )
 from .errors import NotFoundDenied
+from .models import MAX_TEXT
 from .permissions import IsChecker, IsReviewer
 
 
@@ -189,7 +190,7 @@ class ReviewAudioView(CheckerView):
 
 
 class AcceptSerializer(serializers.Serializer):
-    text = StrictCharField(required=False, allow_blank=True, trim_whitespace=False, max_length=services.MAX_TEXT)
+    text = StrictCharField(required=False, allow_blank=True, trim_whitespace=False, max_length=MAX_TEXT)
     labels = serializers.JSONField(required=False)
 
 
@@ -199,7 +200,7 @@ class RejectSerializer(serializers.Serializer):
 
 
 class AdjudicateSerializer(serializers.Serializer):
-    text = StrictCharField(allow_blank=True, trim_whitespace=False, max_length=services.MAX_TEXT)
+    text = StrictCharField(allow_blank=True, trim_whitespace=False, max_length=MAX_TEXT)
     labels = serializers.JSONField(required=False, default=dict)
 
 

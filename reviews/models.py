@@ -46,6 +46,7 @@ class SubjectOptOut(models.Model):
 # Issue 12: segments (start, end, speaker, optional text) when a schema names its speakers.
 SEGMENT_SPEAKERS_MAX = 9
 SEGMENT_SPEAKER_MAX_LENGTH = 50
+MAX_TEXT = 5000  # characters of a transcription, a draft or a checker's correction
 
 
 def segment_speakers_validate(text: str) -> None:

@@ -21,7 +21,7 @@ from . import agreement, permissions, quotas
 from .audit import audit_record
 from .errors import InvalidInput, LeaseExpired, NotFoundDenied
 from .labels import label_schema_describe, labels_validate
-from .models import Assignment, Clip, Project, Review, Transcription
+from .models import MAX_TEXT, Assignment, Clip, Project, Review, Transcription
 
 MAX_DETAIL = 1000
 OTHER_REASON = "Other"
@@ -283,8 +283,6 @@ def review_audio_open(*, checker, review_id, token: str, session_key: str | None
 # --- Decisions --------------------------------------------------------------------------
 
 def _clean_text(text) -> str:
-    from .services import MAX_TEXT
-
     if not isinstance(text, str) or len(text) > MAX_TEXT:
         message = gettext("Text, at most %(count)d characters.") % {"count": MAX_TEXT}
         raise InvalidInput(message, code="invalid_text", fields={"text": message})

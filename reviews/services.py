@@ -27,11 +27,10 @@ from .labels import (
     labels_validate,
 )
 from .leases import assignment_end, assignment_revoke, lease_length
-from .models import Assignment, Clip, Draft, Escalation, Revision, Transcription
+from .models import MAX_TEXT, Assignment, Clip, Draft, Escalation, Revision, Transcription
 from .review import transcription_landed, transcription_review_status
 from .segments import segments_validate
 
-MAX_TEXT = 5000
 MAX_VERSION = 2**31 - 2  # a draft's version + 1 must fit its column (PositiveIntegerField: 2**31 - 1 at most)
 MAX_REASON = 500
 
