@@ -160,7 +160,12 @@ _chain_heads: dict[str, str] = {}
 
 def _head_file(db) -> Path:
     where = db.settings_dict
-    name = hashlib.sha256(f"{where.get('HOST')}:{where.get('PORT')}/{where.get('NAME')}".encode()).hexdigest()
+    return _head_path(f"{where.get('HOST')}:{where.get('PORT')}/{where.get('NAME')}")
+
+
+@functools.lru_cache(maxsize=16)
+def _head_path(database: str) -> Path:
+    name = hashlib.sha256(database.encode()).hexdigest()
     return Path(tempfile.gettempdir()) / f"annotator-audit-head-{name[:16]}"
 
 
@@ -195,6 +200,24 @@ _COLUMNS = ("at", "actor", "actor_name", "role", "action", "object_type", "objec
             "client_ip", "user_agent", "request_id", "details", "prev_hash", "key_id", "hash")
 
 
+@functools.lru_cache(maxsize=8)
+def _append_statement(model, using: str, wait: bool) -> tuple[str, list]:
+    """_append_if_head's SQL and its columns, built once per model, database and lock mode."""
+    db = connections[using]
+    table = db.ops.quote_name(model._meta.db_table)
+    fields = [model._meta.get_field(name) for name in _COLUMNS]
+    columns = ", ".join(db.ops.quote_name(field.column) for field in fields)
+    values = ", ".join(f"%s::{field.db_type(db)}" for field in fields)
+    lock = "pg_advisory_xact_lock(%s) IS NOT NULL" if wait else "pg_try_advisory_xact_lock(%s)"
+    sql = (f"WITH chain_lock AS MATERIALIZED (SELECT {lock} AS held), "  # noqa: S608  # nosec B608
+           f"appended AS (INSERT INTO {table} ({columns}) SELECT {values} FROM chain_lock WHERE chain_lock.held "
+           f"AND (EXISTS (SELECT 1 FROM {table} WHERE hash = %s) OR (%s = %s AND NOT EXISTS (SELECT 1 FROM {table}))) "
+           f"ON CONFLICT (prev_hash) DO NOTHING RETURNING id) "
+           f"SELECT (SELECT id FROM appended), (SELECT hash FROM {table} ORDER BY id DESC LIMIT 1), "
+           f"(SELECT held FROM chain_lock)")
+    return sql, fields
+
+
 def _append_if_head(model, event, using: str, *, wait: bool):
     """Insert ``event`` in one statement if its ``prev_hash`` is the head; return its id (None if
     not appended), the head the statement saw and whether it holds the lock.
@@ -209,17 +232,7 @@ def _append_if_head(model, event, using: str, *, wait: bool):
     line, so that a statement after the lock was granted sees the head exactly (one that waited
     for it sees it from a snapshot taken before)."""
     db = connections[using]
-    table = db.ops.quote_name(model._meta.db_table)
-    fields = [model._meta.get_field(name) for name in _COLUMNS]
-    columns = ", ".join(db.ops.quote_name(field.column) for field in fields)
-    values = ", ".join(f"%s::{field.db_type(db)}" for field in fields)
-    lock = "pg_advisory_xact_lock(%s) IS NOT NULL" if wait else "pg_try_advisory_xact_lock(%s)"
-    sql = (f"WITH chain_lock AS MATERIALIZED (SELECT {lock} AS held), "  # noqa: S608  # nosec B608
-           f"appended AS (INSERT INTO {table} ({columns}) SELECT {values} FROM chain_lock WHERE chain_lock.held "
-           f"AND (EXISTS (SELECT 1 FROM {table} WHERE hash = %s) OR (%s = %s AND NOT EXISTS (SELECT 1 FROM {table}))) "
-           f"ON CONFLICT (prev_hash) DO NOTHING RETURNING id) "
-           f"SELECT (SELECT id FROM appended), (SELECT hash FROM {table} ORDER BY id DESC LIMIT 1), "
-           f"(SELECT held FROM chain_lock)")
+    sql, fields = _append_statement(model, using, wait)
     params = [CHAIN_LOCK_ID, *(field.get_db_prep_save(getattr(event, field.attname), db) for field in fields),
               event.prev_hash, event.prev_hash, GENESIS_HASH]
     with db.cursor() as cursor:
