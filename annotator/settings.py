@@ -145,6 +145,10 @@ if DATABASES["default"]["ENGINE"] == "django.db.backends.postgresql":
     DATABASES["default"]["ENGINE"] = "annotator.postgresql"
     # Fail fast when the database is away: requests answer 503 instead of hanging.
     DATABASES["default"].setdefault("OPTIONS", {}).update({"connect_timeout": env_int("DB_CONNECT_TIMEOUT", 3)})
+# The reviewer loop's statements run as server-side prepared statements, planned once per
+# connection (reviews/prepared.py). Off behind a pooler in transaction mode (PgBouncer's
+# default before 1.21), where a connection's prepared statements are not the session's own.
+DB_PREPARED_STATEMENTS = env_bool("DB_PREPARED_STATEMENTS", True)
 if DATABASES["default"]["ENGINE"] == "django.db.backends.sqlite3":
     # Wait for the writer lock instead of failing at once when two requests write.
     # IMMEDIATE transactions take the write lock up front, so the queue's

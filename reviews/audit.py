@@ -23,6 +23,7 @@ from django.db import DEFAULT_DB_ALIAS, connections, transaction
 from django.utils import timezone
 
 from .models import AuditEvent, ServiceToken
+from .prepared import run_sql
 
 GENESIS_HASH = "0" * 64
 # Arbitrary constant naming the PostgreSQL advisory lock that serializes chain appends.
@@ -236,7 +237,7 @@ def _append_if_head(model, event, using: str, *, wait: bool):
     params = [CHAIN_LOCK_ID, *(field.get_db_prep_save(getattr(event, field.attname), db) for field in fields),
               event.prev_hash, event.prev_hash, GENESIS_HASH]
     with db.cursor() as cursor:
-        cursor.execute(sql, params)
+        run_sql(cursor, sql, params)
         event_id, head, held = cursor.fetchone()
     if event_id is not None:
         event.pk, event._state.adding, event._state.db = event_id, False, using

@@ -18,7 +18,7 @@ from . import permissions, quality, quotas
 from .audit import audit_record
 from .labels import label_rows_annotation, label_rows_sql, label_schema_attach
 from .models import Assignment, Clip, Review
-from .prepared import Prepared
+from .prepared import Prepared, run_sql
 
 
 def lease_length(assignment_or_project) -> timedelta:
@@ -132,7 +132,7 @@ def _clip_claim_and_grant(reviewer, clip: Clip) -> bool:
     the label schema."""
     grant, grant_params = permissions.clip_access_grant_sql("%s", "claimed.id", "claimed")
     with connection.cursor() as cursor:
-        cursor.execute(
+        run_sql(cursor,
             "WITH claimed AS (UPDATE reviews_clip SET slots_taken = %s WHERE id = %s AND status = %s "  # noqa: S608  # nosec B608
             "AND NOT withheld AND slots_taken = %s RETURNING id, peaks, spectrogram), "
             f"granted AS ({grant}) "

@@ -24,7 +24,7 @@ from rest_framework import authentication, exceptions, permissions
 
 from .errors import NotFoundDenied
 from .models import Assignment, AudioTokenUse, Clip, ServiceToken, UserSession
-from .prepared import Prepared
+from .prepared import Prepared, run_sql
 
 REVIEWER = "reviewer"
 SUPERVISOR = "supervisor"
@@ -307,7 +307,7 @@ def audio_token_consume(token: str, *, user, session_key: str | None, subject: s
     with connection.cursor() as cursor:
         # One round trip, atomic on its own: the row exists afterwards either way, and
         # rowcount says whether this request was the one that put it there.
-        cursor.execute(
+        run_sql(cursor,
             "INSERT INTO reviews_audiotokenuse (nonce, used_at) VALUES (%s, %s) ON CONFLICT (nonce) DO NOTHING",
             [nonce, timezone.now()],
         )

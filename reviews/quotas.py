@@ -15,6 +15,7 @@ from django.utils.translation import gettext
 from .audit import request_id_current
 from .errors import QuotaExceeded
 from .models import Assignment, QuotaCounter, QuotaDefaults, ReviewerQuota
+from .prepared import run_sql
 
 
 @dataclass(frozen=True)
@@ -131,7 +132,7 @@ def _take(scope: str, limit: int, day: date | None = None) -> bool:
     if connection.vendor == "postgresql":
         sql, params = take_sql(scope, ("%s", [limit]), day)
         with connection.cursor() as cursor:
-            cursor.execute(sql, params)
+            run_sql(cursor, sql, params)
             return cursor.fetchone() is not None
     QuotaCounter.objects.bulk_create([QuotaCounter(scope=scope, day=day)], ignore_conflicts=True)
     return QuotaCounter.objects.filter(scope=scope, count__lt=limit).update(count=F("count") + 1) == 1
@@ -178,7 +179,7 @@ def day_facts(*, reviewer, now: datetime, also: tuple[str, list] | None = None) 
     columns += [counter, counter, also[0] if also else "NULL"]
     params += [f"user:{reviewer.pk}:flags:{day}", _submitted_scope(reviewer, day), *(also[1] if also else [])]
     with connection.cursor() as cursor:
-        cursor.execute(f"SELECT {', '.join(columns)}", params)
+        run_sql(cursor, f"SELECT {', '.join(columns)}", params)
         row = cursor.fetchone()
     limits = Limits(*row[:len(names)])
     facts = DayFacts(limits=limits, flags_today=row[len(names)] or 0, submitted_today=row[len(names) + 1] or 0)

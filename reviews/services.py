@@ -28,6 +28,7 @@ from .labels import (
 )
 from .leases import assignment_end, assignment_revoke, lease_length
 from .models import MAX_TEXT, Assignment, Clip, Draft, Escalation, Revision, Transcription
+from .prepared import run_sql
 from .review import transcription_landed, transcription_review_status
 from .segments import segments_validate
 
@@ -66,7 +67,9 @@ def _touch_sql(reviewer, assignment_id, now) -> tuple[str, list]:
     """Extend the caller's live lease, only if it is theirs, live, on a clip not withheld and
     still granted: the ownership lookup, the access check and the extension in one UPDATE."""
     grant, grant_params = permissions.clip_grant_sql("a.reviewer_id", "a.clip_id")
-    return (f"UPDATE reviews_assignment AS a SET lease_expires_at = %s + make_interval(mins => p.lease_minutes) "  # noqa: S608  # nosec B608
+    # %s::timestamptz: as a prepared statement's parameter, a bare one would be taken for an interval.
+    return (f"UPDATE reviews_assignment AS a "  # noqa: S608  # nosec B608
+            f"SET lease_expires_at = %s::timestamptz + make_interval(mins => p.lease_minutes) "
             f"FROM reviews_clip c JOIN reviews_project p ON p.id = c.project_id "
             f"WHERE a.id = %s AND a.reviewer_id = %s AND a.status = %s AND a.lease_expires_at > %s "
             f"AND c.id = a.clip_id AND NOT c.withheld AND {grant} "
@@ -93,7 +96,7 @@ def _lease_touch(reviewer, assignment_id, now, *, attempted: str) -> Assignment:
     row = None
     if permissions.is_uuid(assignment_id):
         with connection.cursor() as cursor:
-            cursor.execute(*_touch_sql(reviewer, assignment_id, now))
+            run_sql(cursor, *_touch_sql(reviewer, assignment_id, now))
             row = cursor.fetchone()
     if row is None:
         _live_refused(reviewer, assignment_id, attempted=attempted)
@@ -205,7 +208,7 @@ def _audio_open_one_statement(*, reviewer, assignment_id, token: str, session_ke
         row = None
         if nonce is not None and canonical:
             with connection.cursor() as cursor:
-                cursor.execute(*_audio_play_sql(reviewer, canonical, nonce, now))
+                run_sql(cursor, *_audio_play_sql(reviewer, canonical, nonce, now))
                 row = cursor.fetchone()
         if row is None or not row[2]:
             # Someone else's assignment answers 404 whatever the token; then why this one may not play.
@@ -281,7 +284,7 @@ def _draft_save_one_statement(*, reviewer, assignment_id, text: str, labels, ver
     with transaction.atomic():
         if touch:
             with connection.cursor() as cursor:
-                cursor.execute(
+                run_sql(cursor,
                     f"WITH a AS ({touch}), "  # noqa: S608  # nosec B608
                     # A first save (version 0) creates the draft; a later one must find it at its version.
                     f"d AS (INSERT INTO reviews_draft (assignment_id, text, labels, segments, version, updated_at) "
@@ -322,7 +325,7 @@ def _submission_land(assignment: Assignment, *, reviewer, text: str, clean: dict
     revoke, revoke_params = permissions.clip_access_revoke_sql(user_id=reviewer.pk, clip_id=assignment.clip_id)
     counted, counted_params = quotas.submission_count_sql(reviewer=reviewer, now=now)
     with connection.cursor() as cursor:
-        cursor.execute(
+        run_sql(cursor,
             "WITH rev AS (INSERT INTO reviews_revision (assignment_id, version, kind, text, labels, segments, "  # noqa: S608  # nosec B608
             "created_at) SELECT %s, COALESCE(MAX(version), 0) + 1, %s, %s, %s::jsonb, %s::jsonb, %s "
             "FROM reviews_revision "

@@ -111,3 +111,69 @@ def test_sessions_and_users_load_as_djangos_own_do(alice):
     alice.save()
     assert sessions.ModelBackend().get_user(str(alice.pk)) is None
     assert django_backends.ModelBackend().get_user(alice.pk) is None
+
+
+def _server_statements():
+    with connection.cursor() as cursor:
+        cursor.cursor.execute("SELECT name FROM pg_prepared_statements WHERE name LIKE 'annotator_%%'")
+        return {row[0] for row in cursor.cursor.fetchall()}
+
+
+@pytest.mark.django_db(transaction=True)
+def test_raw_sql_is_prepared_once_per_connection_and_again_after_a_reconnect():
+    from reviews.prepared import _statement, run_sql
+
+    sql = "SELECT %s::int + 1, 'x' LIKE '%%x', %s::text"
+    name = _statement(sql)[0]
+    for value in (1, 2):
+        with connection.cursor() as cursor:
+            run_sql(cursor, sql, [value, "it's"])
+            assert cursor.fetchone() == (value + 1, True, "it's")
+    assert name in _server_statements() and name in connection.prepared_names
+    connection.close()  # a new connection has none: prepared again, transparently
+    with connection.cursor() as cursor:
+        run_sql(cursor, sql, [5, "a"])
+        assert cursor.fetchone() == (6, True, "a")
+    assert name in _server_statements()
+
+
+def test_a_statement_that_cannot_be_prepared_fails_as_a_database_error_and_is_not_recorded(db):
+    from django.db import DatabaseError
+
+    from reviews.prepared import _statement, run_sql
+
+    bad = "SELECT nothing_here FROM reviews_clip WHERE id = %s"
+    with pytest.raises(DatabaseError), transaction.atomic(), connection.cursor() as cursor:
+        run_sql(cursor, bad, [1])
+    assert _statement(bad)[0] not in connection.prepared_names
+    with connection.cursor() as cursor:  # the connection goes on
+        run_sql(cursor, "SELECT %s::int", [3])
+        assert cursor.fetchone() == (3,)
+
+
+def test_an_insert_reports_its_rows_through_execute(db):
+    from reviews.prepared import run_sql
+
+    sql = "INSERT INTO reviews_audiotokenuse (nonce, used_at) VALUES (%s, now()) ON CONFLICT (nonce) DO NOTHING"
+    counts = []
+    for _ in range(2):
+        with connection.cursor() as cursor:
+            run_sql(cursor, sql, ["n-1"])
+            counts.append(cursor.rowcount)
+    assert counts == [1, 0]
+
+
+@pytest.mark.django_db(transaction=True)
+def test_prepared_statements_can_be_switched_off(settings):
+    from reviews.prepared import run_sql
+
+    settings.DB_PREPARED_STATEMENTS = False
+    connection.close()
+    try:
+        assert connection.cursor() and connection.prepared_names is None
+        with connection.cursor() as cursor:
+            run_sql(cursor, "SELECT %s::int * 7", [6])
+            assert cursor.fetchone() == (42,)
+        assert _server_statements() == set()
+    finally:
+        connection.close()

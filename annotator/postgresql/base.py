@@ -1,4 +1,5 @@
-"""Django's PostgreSQL backend with a health check that a busy connection skips.
+"""Django's PostgreSQL backend with a health check that a busy connection skips, and a
+record of the connection's prepared statements.
 
 With CONN_HEALTH_CHECKS Django asks every reused connection ``SELECT 1`` before a request's
 first query: one round trip per request, four in each reviewer loop. A connection whose
@@ -11,6 +12,7 @@ the request ends (its ``errors_occurred`` check), so the next request connects a
 
 import time
 
+from django.conf import settings
 from django.db.backends.postgresql import base
 
 HEALTH_CHECK_BYPASS_SECONDS = 1.0
@@ -18,6 +20,14 @@ HEALTH_CHECK_BYPASS_SECONDS = 1.0
 
 class DatabaseWrapper(base.DatabaseWrapper):
     _answered_at = float("-inf")  # when the server last ended a transaction for us
+    # The names of this connection's server-side prepared statements (reviews/prepared.py);
+    # None where they are switched off (DB_PREPARED_STATEMENTS). A new connection has none.
+    prepared_names: set[str] | None = None
+
+    def get_new_connection(self, conn_params):
+        connection = super().get_new_connection(conn_params)
+        self.prepared_names = set() if getattr(settings, "DB_PREPARED_STATEMENTS", False) else None
+        return connection
 
     def _commit(self):
         super()._commit()
