@@ -39,6 +39,7 @@
   }
 
   button.addEventListener("click", play);
+  button.disabled = false;  // the page renders it disabled until this script listens
   audio.addEventListener("ended", () => {
     // Drop the bytes once heard: the next play fetches (and audits) them again.
     audio.removeAttribute("src");
