@@ -9,6 +9,7 @@ waits for its WAL on disk, as in production); the default turns them off, for th
 that measure the app rather than the disk.
 """
 
+import collections
 import json
 import os
 import shutil
@@ -89,6 +90,34 @@ def cpu_used_between(before: dict[int, float], after: dict[int, float]) -> float
     """CPU used between two ``cpu_by_pid`` snapshots: new processes count whole; processes that
     ended in between are left out (an undercount, never a negative)."""
     return sum(seconds - before.get(pid, 0.0) for pid, seconds in after.items())
+
+
+def postgres_cpu_mark(pg) -> tuple[dict[int, float], float]:
+    """Where PostgreSQL's backends stand now, for postgres_cpu_since."""
+    return cpu_by_pid(children_of(pg.pid())), reaped_cpu_seconds(pg.pid())
+
+
+def postgres_cpu_since(pg, mark: tuple[dict[int, float], float]) -> float:
+    """CPU seconds PostgreSQL's backends used since ``mark``, those that ended in between included:
+    an ended backend's whole life is in the postmaster's reaped-children time (connections close
+    at CONN_MAX_AGE, or after every request), so what it had used before the mark comes off."""
+    before, reaped = mark
+    after = cpu_by_pid(children_of(pg.pid()))
+    return (cpu_used_between(before, after) + reaped_cpu_seconds(pg.pid()) - reaped
+            - sum(seconds for pid, seconds in before.items() if pid not in after))
+
+
+def latency_row(ok_ms: list[float], errors: collections.Counter) -> dict:
+    """One step's row of a loop table: answers, p50/p95/p99/max of the good ones, the errors."""
+    return {"n": len(ok_ms), "p50": percentile(ok_ms, 50), "p95": percentile(ok_ms, 95),
+            "p99": percentile(ok_ms, 99), "max": max(ok_ms, default=float("nan")), "errors": dict(errors)}
+
+
+def latency_table_say(table: dict[str, dict]) -> None:
+    say(f"  {'op':<9} {'n':>6} {'p50 ms':>8} {'p95 ms':>8} {'p99 ms':>8} {'max ms':>8}  errors")
+    for op, row in table.items():
+        say(f"  {op:<9} {row['n']:>6} {row['p50']:>8.1f} {row['p95']:>8.1f} {row['p99']:>8.1f} "
+            f"{row['max']:>8.1f}  {row['errors'] or '-'}")
 
 
 def children_of(parent: int) -> list[int]:

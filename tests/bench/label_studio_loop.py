@@ -29,7 +29,6 @@ import collections
 import json
 import os
 import secrets
-import signal
 import subprocess
 import sys
 import threading
@@ -135,8 +134,9 @@ def multipart(files: list[Path]) -> tuple[bytes, str]:
     return b"".join(parts) + f"--{boundary}--\r\n".encode(), f"multipart/form-data; boundary={boundary}"
 
 
-class LabelStudio:
-    """Label Studio under gunicorn on 127.0.0.1; only this object stops it (by pid)."""
+class LabelStudio(harness.Gunicorn):
+    """Label Studio under gunicorn on 127.0.0.1; only this object stops it (by pid). Its own
+    start; harness.Gunicorn's worker_pids and stop."""
 
     def __init__(self, package: Path, env: dict, log: Path, *, workers: int):
         self.port = free = harness.free_port()
@@ -159,19 +159,6 @@ class LabelStudio:
                 pass
             time.sleep(0.3)
         raise RuntimeError(f"Label Studio did not answer within 120 s; see {log}")
-
-    def worker_pids(self) -> list[int]:
-        return sorted(harness.children_of(self.process.pid))
-
-    def stop(self) -> None:
-        if self.process.poll() is None:
-            self.process.send_signal(signal.SIGTERM)
-            try:
-                self.process.wait(10)
-            except subprocess.TimeoutExpired:
-                self.process.kill()
-                self.process.wait(5)
-
 
 class Log:
     def __init__(self):
@@ -240,8 +227,7 @@ def op_table(log: Log) -> dict:
         ok = [a.seconds * 1000 for o, a in log.records if o == op and a.status in (200, 201)]
         bad = collections.Counter(a.status or a.error for o, a in log.records
                                   if o == op and a.status not in (200, 201) and not (o == "next" and a.status == 404))
-        rows[op] = {"n": len(ok), "p50": harness.percentile(ok, 50), "p95": harness.percentile(ok, 95),
-                    "p99": harness.percentile(ok, 99), "max": max(ok, default=float("nan")), "errors": dict(bad)}
+        rows[op] = harness.latency_row(ok, bad)
     return rows
 
 
@@ -338,17 +324,13 @@ def main() -> int:
         load_run(clients, project, seconds=args.warmup, max_loops=args.max_loops)
         load_before = os.getloadavg()[0]
         cpu_app = harness.cpu_by_pid(server.worker_pids())
-        cpu_db = harness.cpu_by_pid(harness.children_of(pg.pid()))
-        reaped_db = harness.reaped_cpu_seconds(pg.pid())
+        db_mark = harness.postgres_cpu_mark(pg)
         started = time.monotonic()
         log = load_run(clients, project, seconds=args.seconds, max_loops=args.max_loops)
         elapsed = time.monotonic() - started
         cpu_app = harness.cpu_used_between(cpu_app, harness.cpu_by_pid(server.worker_pids()))
-        db_after = harness.cpu_by_pid(harness.children_of(pg.pid()))
-        # Label Studio opens a connection per request: most backends end inside the window and
-        # their CPU is in the postmaster's reaped-children time (less what they had used before).
-        cpu_db = (harness.cpu_used_between(cpu_db, db_after) + harness.reaped_cpu_seconds(pg.pid()) - reaped_db
-                  - sum(seconds for pid, seconds in cpu_db.items() if pid not in db_after))
+        # Label Studio opens a connection per request: most backends end inside the window.
+        cpu_db = harness.postgres_cpu_since(pg, db_mark)
         rate = log.loops / elapsed
         say(f"\n== {args.annotators} annotators: {log.loops} loops in {elapsed:.1f} s = {rate:.1f} loops/s "
             f"({3 * rate:.0f} requests/s); no-task answers {log.empty}; load average "
@@ -359,10 +341,7 @@ def main() -> int:
             say(f"  CPU per loop: {1000 * cpu_app / log.loops:.1f} ms in gunicorn workers + "
                 f"{1000 * cpu_db / log.loops:.1f} ms in PostgreSQL = {per_loop:.1f} ms")
         table = op_table(log)
-        say(f"  {'op':<9} {'n':>6} {'p50 ms':>8} {'p95 ms':>8} {'p99 ms':>8} {'max ms':>8}  errors")
-        for op, row in table.items():
-            say(f"  {op:<9} {row['n']:>6} {row['p50']:>8.1f} {row['p95']:>8.1f} {row['p99']:>8.1f} "
-                f"{row['max']:>8.1f}  {row['errors'] or '-'}")
+        harness.latency_table_say(table)
         over = pg.sql("SELECT count(*) FROM (SELECT task_id FROM task_completion WHERE NOT was_cancelled "
                       "GROUP BY task_id HAVING count(*) > %s) x", [allowed], database="labelstudio")[0][0]
         errors = sum(sum(row["errors"].values()) for row in table.values())

@@ -45,8 +45,7 @@ def op_table(log: harness.LoopLog) -> dict:
         ok = [r.answer.seconds * 1000 for r in log.records if r.op == op and r.answer.status in (200, 201, 204)]
         bad = collections.Counter(r.answer.status or r.answer.error for r in log.records
                                   if r.op == op and r.answer.status not in (200, 201, 204))
-        rows[op] = {"n": len(ok), "p50": harness.percentile(ok, 50), "p95": harness.percentile(ok, 95),
-                    "p99": harness.percentile(ok, 99), "max": max(ok, default=float("nan")), "errors": dict(bad)}
+        rows[op] = harness.latency_row(ok, bad)
     return rows
 
 
@@ -244,22 +243,16 @@ def main() -> int:
                 spy.start()
             load_before = os.getloadavg()[0]
             app_pids = server.worker_pids()
-            db_pids = harness.children_of(pg.pid())
-            cpu_app, cpu_db = harness.cpu_by_pid(app_pids), harness.cpu_by_pid(db_pids)
-            # Backends whose connection closed during the level (CONN_MAX_AGE) leave their CPU
-            # in the postmaster's reaped-children time; without it the 64 level read ~1 ms.
-            reaped_db = harness.reaped_cpu_seconds(pg.pid())
+            # Backends whose connection closed during the level (CONN_MAX_AGE) count too: without
+            # them the 64 level read ~1 ms of database CPU per loop.
+            cpu_app, db_mark = harness.cpu_by_pid(app_pids), harness.postgres_cpu_mark(pg)
             started = time.monotonic()
             with WaitSampler(pg) as waits:
                 log = harness.load_run(clients[:level], names[:level], seconds=args.seconds,
                                        max_loops=args.max_loops)
             elapsed = time.monotonic() - started
             cpu_app = harness.cpu_used_between(cpu_app, harness.cpu_by_pid(server.worker_pids()))
-            db_after = harness.cpu_by_pid(harness.children_of(pg.pid()))
-            # A backend that ended in between: its whole life is in the reaped time, so take off
-            # what it had used before the level.
-            cpu_db = (harness.cpu_used_between(cpu_db, db_after) + harness.reaped_cpu_seconds(pg.pid()) - reaped_db
-                      - sum(seconds for pid, seconds in cpu_db.items() if pid not in db_after))
+            cpu_db = harness.postgres_cpu_since(pg, db_mark)
             all_leases += log.leases
             rate = log.loops / elapsed
             say(f"\n== {level} reviewer(s): {log.loops} loops in {elapsed:.1f} s = {rate:.1f} loops/s "
@@ -273,10 +266,7 @@ def main() -> int:
                     f"{os.cpu_count()} dedicated cores would carry at most {os.cpu_count() * 1000 / per_loop:.0f} "
                     "loops/s (client excluded)")
             table = op_table(log)
-            say(f"  {'op':<8} {'n':>6} {'p50 ms':>8} {'p95 ms':>8} {'p99 ms':>8} {'max ms':>8}  errors")
-            for op, row in table.items():
-                say(f"  {op:<8} {row['n']:>6} {row['p50']:>8.1f} {row['p95']:>8.1f} {row['p99']:>8.1f} "
-                    f"{row['max']:>8.1f}  {row['errors'] or '-'}")
+            harness.latency_table_say(table)
             summary.append((level, rate, per_loop, table))
             stat_statements(pg, log.loops, int(os.environ.get("BENCH_STATEMENTS", 8 if level == 16 else 4)))
             waits.report()
