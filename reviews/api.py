@@ -257,7 +257,8 @@ class AssignmentNextView(ReviewerView):
     def post(self, request):
         serializer = NextSerializer(data=request.data)
         serializer.is_valid(raise_exception=True)
-        assignment = leases.assignment_next(reviewer=request.user, **serializer.validated_data)
+        assignment = leases.assignment_next(reviewer=request.user, session_key=request.session.session_key,
+                                            **serializer.validated_data)
         if assignment is None:
             return Response(status=status.HTTP_204_NO_CONTENT)
         progress = services.reviewer_progress(reviewer=request.user)

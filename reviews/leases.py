@@ -150,11 +150,25 @@ def _clip_claim_and_grant(reviewer, clip: Clip) -> bool:
     return True
 
 
-def assignment_next(*, reviewer, another: bool = False) -> Assignment | None:
+def _audio_grant(reviewer, assignment: Assignment, session_key: str | None) -> dict:
+    """Sign the lease's first one-play audio token, so that the first play needs no token
+    request (``assignment.audio_grant``), and say so on the lease's audit event. Nothing without
+    a session: a token is bound to one."""
+    if not session_key:
+        return {}
+    assignment.audio_grant = permissions.AudioGrant(
+        token=permissions.audio_token_sign(user=reviewer, session_key=session_key,
+                                           subject=f"assignment:{assignment.pk}"),
+        lease_expires_at=assignment.lease_expires_at)
+    return {"audio_token": True}
+
+
+def assignment_next(*, reviewer, another: bool = False, session_key: str | None = None) -> Assignment | None:
     """Return the reviewer's live assignment, or lease the oldest eligible clip to them.
 
     With ``another`` a further clip is leased while the reviewer's live-assignment
-    quota allows it.
+    quota allows it. With the caller's ``session_key`` the answer carries the first audio
+    token (``audio_grant``), audited on the lease's event.
     """
     now = timezone.now()
     if lease_sweep_due(now):
@@ -182,7 +196,8 @@ def assignment_next(*, reviewer, another: bool = False) -> Assignment | None:
             if postgres:
                 label_schema_attach(resumed.clip.project.label_schema, resumed.label_rows)
             audit_record(actor=reviewer, action="assignment.lease", object_type="assignment",
-                         object_id=resumed.pk, clip_id=resumed.clip_id, details={"resumed": True})
+                         object_id=resumed.pk, clip_id=resumed.clip_id,
+                         details={"resumed": True, **_audio_grant(reviewer, resumed, session_key)})
             return resumed
         for _attempt in range(5):
             clip = _lease_candidate_pick(reviewer)
@@ -208,5 +223,5 @@ def assignment_next(*, reviewer, another: bool = False) -> Assignment | None:
         )
         Assignment.draft.related.set_cached_value(assignment, None)  # a new lease has no draft: no lookup
         audit_record(actor=reviewer, action="assignment.lease", object_type="assignment", object_id=assignment.pk,
-                     clip_id=clip.pk)
+                     clip_id=clip.pk, details=_audio_grant(reviewer, assignment, session_key))
         return assignment

@@ -7,7 +7,8 @@ they hold ``reviews.review_clip`` on one clip only while their assignment is liv
 import hashlib
 import secrets
 import uuid
-from datetime import timedelta
+from dataclasses import dataclass
+from datetime import datetime, timedelta
 from functools import lru_cache
 
 from django.conf import settings
@@ -269,6 +270,14 @@ AUDIO_TOKEN_SALT = "reviews.audio-token"  # noqa: S105 - a signing namespace, no
 
 def _session_binding(session_key: str | None) -> str:
     return hashlib.sha256((session_key or "").encode()).hexdigest()[:32]
+
+
+@dataclass(frozen=True)
+class AudioGrant:
+    """A signed one-play token and the lease it plays under (what the audio-token routes answer)."""
+
+    token: str
+    lease_expires_at: datetime
 
 
 def audio_token_sign(*, user, session_key: str | None, subject: str) -> str:

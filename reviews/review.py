@@ -7,8 +7,7 @@ quota, does the work and audits it in one transaction, as in ``services``.
 import difflib
 import secrets
 import time
-from dataclasses import dataclass
-from datetime import datetime, timedelta
+from datetime import timedelta
 
 from django.conf import settings
 from django.contrib.auth import get_user_model
@@ -240,13 +239,7 @@ def review_candidates(review: Review) -> list[dict]:
 
 # --- Audio ----------------------------------------------------------------------------
 
-@dataclass(frozen=True)
-class AudioGrant:
-    token: str
-    lease_expires_at: datetime
-
-
-def review_audio_token_issue(*, checker, review_id, session_key: str | None) -> AudioGrant:
+def review_audio_token_issue(*, checker, review_id, session_key: str | None) -> permissions.AudioGrant:
     """Sign a short-lived, single-use token for one fetch, bound to user, session and review."""
     now = timezone.now()
     with transaction.atomic():
@@ -257,7 +250,7 @@ def review_audio_token_issue(*, checker, review_id, session_key: str | None) -> 
                                              subject=REVIEW_SUBJECT.format(review.pk))
         audit_record(actor=checker, action="audio.token", object_type="review", object_id=review.pk,
                      clip_id=review.clip_id)
-    return AudioGrant(token=token, lease_expires_at=review.lease_expires_at)
+    return permissions.AudioGrant(token=token, lease_expires_at=review.lease_expires_at)
 
 
 def review_audio_open(*, checker, review_id, token: str, session_key: str | None) -> Clip:

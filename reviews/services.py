@@ -5,8 +5,6 @@ Ingest has its own module, ``reviews.ingest``; the queue (next, expiry, revoke) 
 
 import json
 import uuid
-from dataclasses import dataclass
-from datetime import datetime
 from typing import NoReturn
 
 from django.db import DEFAULT_DB_ALIAS, connection, transaction
@@ -141,13 +139,7 @@ def assignment_skip(*, reviewer, assignment_id, reason: str, listened_ms: int | 
 
 # --- Audio ----------------------------------------------------------------------
 
-@dataclass(frozen=True)
-class AudioGrant:
-    token: str
-    lease_expires_at: datetime
-
-
-def audio_token_issue(*, reviewer, assignment_id, session_key: str | None) -> AudioGrant:
+def audio_token_issue(*, reviewer, assignment_id, session_key: str | None) -> permissions.AudioGrant:
     """Sign a short-lived token for one play, bound to user, session and assignment."""
     now = timezone.now()
     with transaction.atomic():
@@ -156,7 +148,7 @@ def audio_token_issue(*, reviewer, assignment_id, session_key: str | None) -> Au
                                              subject=f"assignment:{assignment.pk}")
         audit_record(actor=reviewer, action="audio.token", object_type="assignment", object_id=assignment.pk,
                      clip_id=assignment.clip_id)
-    return AudioGrant(token=token, lease_expires_at=assignment.lease_expires_at)
+    return permissions.AudioGrant(token=token, lease_expires_at=assignment.lease_expires_at)
 
 
 def _audio_play_sql(reviewer, assignment_id, nonce: str, now) -> tuple[str, list]:

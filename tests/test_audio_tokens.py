@@ -34,6 +34,54 @@ def test_a_reviewer_token_plays_once_and_its_replay_is_refused_and_audited(proje
     assert client.get(assignment["audio_url"], HTTP_X_AUDIO_TOKEN=fresh).status_code == 200
 
 
+def test_next_carries_the_first_token_which_plays_once_in_its_own_session(project, ingest, alice):
+    """Issue 15: next's answer carries the lease's first token, so the first play needs no token
+    request. It is the same one-play token as the audio-token route's: bound to the session and
+    the assignment, spent by its play, audited on the lease's event."""
+    from reviews.models import QuotaDefaults
+
+    QuotaDefaults.objects.update(live_assignments=2)
+    ingest(2)
+    client = session_client(alice)
+    assignment = lease(client)
+    grant = assignment["audio_token"]
+    assert set(grant) == {"token", "expires_in", "lease_expires_at"}
+    assert grant["lease_expires_at"] == assignment["lease_expires_at"]
+    lease_event = events("assignment.lease", object_id=assignment["id"])[0]
+    assert lease_event.details == {"audio_token": True}
+    assert not events("audio.token")  # no request for it, so no event of its own
+
+    # Another session of the same reviewer cannot play with it.
+    other_tab = session_client(alice)
+    assert other_tab.get(assignment["audio_url"], HTTP_X_AUDIO_TOKEN=grant["token"]).status_code == 404
+    assert [e.details["reason"] for e in events("access.denied")] == ["bad_token"]
+    # Nor does it play another of her assignments.
+    second = other_tab.post("/api/v1/assignments/next/", {"another": True}, format="json").json()
+    assert client.get(second["audio_url"], HTTP_X_AUDIO_TOKEN=grant["token"]).status_code == 404
+
+    statuses = [client.get(assignment["audio_url"], HTTP_X_AUDIO_TOKEN=grant["token"]).status_code
+                for _ in range(2)]
+    assert statuses == [200, 404]
+    assert [e.object_id for e in events("audio.play", outcome="allowed")] == [assignment["id"]]
+    assert [e.details["reason"] for e in events("access.denied")] == ["bad_token", "bad_token", "token_used"]
+    # The lease's detail carries none (only next hands one out); the route still gives fresh ones.
+    assert client.get(assignment["urls"]["detail"]).json()["audio_token"] is None
+    fresh = client.post(assignment["audio_token_url"]).json()["token"]
+    assert client.get(assignment["audio_url"], HTTP_X_AUDIO_TOKEN=fresh).status_code == 200
+
+
+def test_next_again_on_a_live_lease_carries_a_fresh_token(project, ingest, alice):
+    ingest(1)
+    client = session_client(alice)
+    first = lease(client)
+    again = lease(client)
+    assert again["id"] == first["id"] and again["audio_token"]["token"] != first["audio_token"]["token"]
+    assert [e.details for e in events("assignment.lease")] == [{"audio_token": True},
+                                                                {"resumed": True, "audio_token": True}]
+    for grant in (first["audio_token"], again["audio_token"]):
+        assert client.get(first["audio_url"], HTTP_X_AUDIO_TOKEN=grant["token"]).status_code == 200
+
+
 def test_a_refused_play_gives_the_token_back(project, ingest, alice, settings):
     """The nonce is spent in the play's transaction: a quota refusal rolls it back with the rest."""
     from reviews.models import QuotaDefaults

@@ -186,7 +186,8 @@ def test_replaying_twenty_times_in_a_lease_fetches_the_audio_once(page, live_ser
             page.keyboard.press("j")  # seeking after the end, and clicking the waveform, use memory too
             page.locator("#waveform").click(position={"x": 40, "y": 20})
     assert page.evaluate("document.getElementById('audio').src").startswith("blob:")
-    assert len(audio_requests(seen, str(first.pk))) == 2  # one token, one fetch
+    # One fetch, with the token next's answer carried: no token request (issue 15).
+    assert audio_requests(seen, str(first.pk)) == [f"{live_server.url}/api/v1/assignments/{first.pk}/audio/"]
     assert [url for url in audio_requests(seen) if url.endswith("/audio/")] == [
         f"{live_server.url}/api/v1/assignments/{first.pk}/audio/"]
 
@@ -199,6 +200,24 @@ def test_replaying_twenty_times_in_a_lease_fetches_the_audio_once(page, live_ser
     assert 1000 < submit.details["listened_ms"] < 20 * duration
     assert AuditEvent.objects.filter(action="audio.play", object_id=str(first.pk)).count() == 1
     assert [a for a in anomalies.anomalies_find() if a.actor_name == "alice" and a.kind != "off_hours"] == []
+    assert page.console_errors == []
+
+
+def test_a_carried_token_too_close_to_its_expiry_is_replaced_by_a_fresh_one(page, live_server, project, ingest,
+                                                                             alice, settings):
+    """The page spends next's token only while it has over ten seconds left; otherwise it asks
+    the audio-token route, so a stale token never reaches the server as a refused play."""
+    settings.AUDIO_TOKEN_MAX_AGE = 10  # next's token is stale on arrival
+    ingest(1)
+    seen = track_requests(page)
+    sign_in(page, live_server, "alice")
+    wait_ready(page)
+    first = Assignment.objects.get()
+    play_to_the_end(page)
+    base = f"{live_server.url}/api/v1/assignments/{first.pk}"
+    assert audio_requests(seen, str(first.pk)) == [f"{base}/audio-token/", f"{base}/audio/"]
+    assert AuditEvent.objects.filter(action="audio.play", outcome="allowed").count() == 1
+    assert not AuditEvent.objects.filter(action="access.denied").exists()
     assert page.console_errors == []
 
 

@@ -323,7 +323,7 @@
 
   async function ensureAudio() {
     const current = assignment;
-    const url = await player.load(current.id, current.urls);
+    const url = await player.load(current.id, current.urls, current.carried);
     if (current !== assignment || transition) return false;
     if (!url) { say(player.failure() || gettext("This clip can no longer be played.")); return false; }
     if (player.attach(current.id)) applySpeed();
@@ -678,6 +678,7 @@
   // --- The task ------------------------------------------------------------------------
   function show(data) {
     assignment = data;
+    data.carried = ClipAudio.carriedToken(data.audio_token);  // next's token: the first fetch needs no request
     transition = false;
     conflict = false;
     version = data.draft.version;

@@ -600,8 +600,10 @@ class LoopLog:
 
 
 def loop_once(client: Client, name: str, log: LoopLog, *, retry_until: float | None = None,
-              pause: float = 0.2) -> str:
-    """One reviewer loop: next -> audio token -> audio bytes -> submit.
+              pause: float = 0.2, token_request: bool = False) -> str:
+    """One reviewer loop: next -> audio bytes -> submit, the audio fetched with the token that
+    next's answer carries, as the workspace does (``token_request``: ask the audio-token route
+    for it first, the loop before next carried one).
 
     Returns "done", "empty" or "failed:<op>". With ``retry_until`` (a monotonic deadline) a
     failed step is retried after ``pause`` seconds, as the page would, until that moment:
@@ -629,10 +631,12 @@ def loop_once(client: Client, name: str, log: LoopLog, *, retry_until: float | N
     assignment = answer.json()
     with log.lock:
         log.leases.append((name, assignment["clip"]["id"]))
-    answer = step("token", "POST", assignment["audio_token_url"], {})
-    if answer.status != 201:
-        return "failed:token"
-    token = answer.json()["token"]
+    token = (assignment.get("audio_token") or {}).get("token")
+    if token_request or not token:
+        answer = step("token", "POST", assignment["audio_token_url"], {})
+        if answer.status != 201:
+            return "failed:token"
+        token = answer.json()["token"]
     answer = step("audio", "GET", assignment["audio_url"], headers={"X-Audio-Token": token}, ok=(200,))
     if answer.status == 409 or (answer.status == 404 and retry_until is not None):
         # The token may have been spent by an attempt that failed mid-way: ask for a new one.
@@ -652,7 +656,8 @@ def loop_once(client: Client, name: str, log: LoopLog, *, retry_until: float | N
 
 
 def load_run(clients: list[Client], names: list[str], *, seconds: float, max_loops: int,
-             retry: bool = False, log: LoopLog | None = None, stop: threading.Event | None = None) -> LoopLog:
+             retry: bool = False, log: LoopLog | None = None, stop: threading.Event | None = None,
+             token_request: bool = False) -> LoopLog:
     """Every reviewer loops in its own thread until ``seconds`` pass or ``max_loops`` are done
     in total; a loop started before the deadline is finished (bounded by the client timeout)."""
     log = log or LoopLog()
@@ -666,7 +671,8 @@ def load_run(clients: list[Client], names: list[str], *, seconds: float, max_loo
                 if budget[0] <= 0:
                     return
                 budget[0] -= 1
-            outcome = loop_once(client, name, log, retry_until=(deadline + 30) if retry else None)
+            outcome = loop_once(client, name, log, retry_until=(deadline + 30) if retry else None,
+                                token_request=token_request)
             if outcome == "empty":
                 return
             if outcome.startswith("failed") and retry:
@@ -710,13 +716,11 @@ def service_loop_queries(reviewer) -> dict[str, list[tuple[str, float]]]:
         return result
 
     steps: dict[str, list[tuple[str, float]]] = {}
-    assignment = step("next", lambda: leases.assignment_next(reviewer=reviewer))
+    assignment = step("next", lambda: leases.assignment_next(reviewer=reviewer, session_key="probe"))
     if assignment is None:
         return steps
-    grant = step("token", lambda: services.audio_token_issue(reviewer=reviewer, assignment_id=assignment.pk,
-                                                              session_key="probe"))
-    step("audio", lambda: services.audio_open(reviewer=reviewer, assignment_id=assignment.pk, token=grant.token,
-                                              session_key="probe"))
+    step("audio", lambda: services.audio_open(reviewer=reviewer, assignment_id=assignment.pk,
+                                              token=assignment.audio_grant.token, session_key="probe"))
     step("submit", lambda: services.transcription_submit(reviewer=reviewer, assignment_id=assignment.pk,
                                                          **SUBMIT_BODY))
     return steps
