@@ -76,10 +76,13 @@ class WaitSampler:
     (pg_stat_activity): running, or waiting and on what (a lock, the WAL flush of a commit,
     the client). Shows where database time goes when commits wait for the disk."""
 
-    def __init__(self, pg, interval: float = 0.01):
+    def __init__(self, pg, interval: float = 0.05):
         self.pg, self.interval = pg, interval
         self.counts: collections.Counter = collections.Counter()
         self.samples = 0
+        # CPU seconds of the sampler's own backend, read just before it disconnects: instruments,
+        # not workload, so the level's PostgreSQL CPU leaves it out (it was counted before).
+        self.own_cpu = 0.0
         self.stop = threading.Event()
         self.thread = threading.Thread(target=self.run, daemon=True)
 
@@ -92,6 +95,8 @@ class WaitSampler:
         conn.autocommit = True
         try:
             with conn.cursor() as cursor:
+                cursor.execute("SELECT pg_backend_pid()")
+                own_pid = cursor.fetchone()[0]
                 while not self.stop.is_set():
                     cursor.execute("""
                         SELECT coalesce(wait_event_type || ':' || wait_event, 'running (CPU)'),
@@ -104,6 +109,7 @@ class WaitSampler:
                     for wait, statement in cursor.fetchall():
                         self.counts[wait + statement] += 1
                     time.sleep(self.interval)
+                self.own_cpu = harness.cpu_by_pid([own_pid]).get(own_pid, 0.0)
         finally:
             conn.close()
 
@@ -258,7 +264,7 @@ def main() -> int:
                                        max_loops=args.max_loops, token_request=args.token_request)
             elapsed = time.monotonic() - started
             cpu_app = harness.cpu_used_between(cpu_app, harness.cpu_by_pid(server.worker_pids()))
-            cpu_db = harness.postgres_cpu_since(pg, db_mark)
+            cpu_db = harness.postgres_cpu_since(pg, db_mark) - waits.own_cpu
             all_leases += log.leases
             rate = log.loops / elapsed
             say(f"\n== {level} reviewer(s): {log.loops} loops in {elapsed:.1f} s = {rate:.1f} loops/s "
@@ -270,7 +276,8 @@ def main() -> int:
                 say(f"  CPU per loop: {1000 * cpu_app / log.loops:.1f} ms in gunicorn workers + "
                     f"{1000 * cpu_db / log.loops:.1f} ms in PostgreSQL = {per_loop:.1f} ms; at that cost "
                     f"{os.cpu_count()} dedicated cores would carry at most {os.cpu_count() * 1000 / per_loop:.0f} "
-                    "loops/s (client excluded)")
+                    f"loops/s (client excluded; the wait sampler's own backend, {1000 * waits.own_cpu / log.loops:.1f} "
+                    "ms per loop, left out)")
             table = op_table(log)
             harness.latency_table_say(table)
             summary.append((level, rate, per_loop, table))
