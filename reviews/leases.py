@@ -18,7 +18,7 @@ from . import permissions, quality, quotas
 from .audit import audit_record
 from .labels import label_rows_annotation, label_rows_sql, label_schema_attach
 from .models import Assignment, Clip, Review
-from .prepared import Prepared, run_sql
+from .prepared import Prepared, insert_parts, run_sql, saved
 
 
 def lease_length(assignment_or_project) -> timedelta:
@@ -126,23 +126,26 @@ def _lease_candidate_pick(reviewer) -> Clip | None:
         time.sleep(random.uniform(0.005, 0.02))  # noqa: S311 - jitter, not a secret
 
 
-def _clip_claim_and_grant(reviewer, clip: Clip) -> bool:
-    """Take a slot of the clip (compare-and-set) and grant it to the reviewer in one statement,
-    which also brings what the answer shows: the waveform the candidate scan left out and
-    the label schema."""
+def _clip_claim_and_grant(reviewer, clip: Clip, assignment: Assignment) -> bool:
+    """Take a slot of the clip (compare-and-set), grant it to the reviewer and insert their
+    ``assignment`` in one statement, which also brings what the answer shows: the waveform the
+    candidate scan left out and the label schema. Nothing happens when the slot is gone."""
     grant, grant_params = permissions.clip_access_grant_sql("%s", "claimed.id", "claimed")
+    into, values, insert_params = insert_parts(assignment)
     with connection.cursor() as cursor:
         run_sql(cursor,
             "WITH claimed AS (UPDATE reviews_clip SET slots_taken = %s WHERE id = %s AND status = %s "  # noqa: S608  # nosec B608
             "AND NOT withheld AND slots_taken = %s RETURNING id, peaks, spectrogram), "
-            f"granted AS ({grant}) "
-            f"SELECT claimed.peaks, {label_rows_sql('%s')}, (SELECT count(*) FROM granted), claimed.spectrogram "
-            "FROM claimed",
+            f"granted AS ({grant}), "
+            f"leased AS (INSERT INTO {into} SELECT {values} FROM claimed RETURNING 1) "
+            f"SELECT claimed.peaks, {label_rows_sql('%s')}, (SELECT count(*) FROM granted), claimed.spectrogram, "
+            "(SELECT count(*) FROM leased) FROM claimed",
             [clip.slots_taken + 1, str(clip.pk), Clip.Status.OPEN, clip.slots_taken, *grant_params, reviewer.pk,
-             clip.project.label_schema_id])
+             *insert_params, clip.project.label_schema_id])
         row = cursor.fetchone()
     if row is None:
         return False
+    saved(assignment)
     clip.slots_taken += 1
     clip.peaks = Clip._meta.get_field("peaks").from_db_value(row[0], None, connection)  # jsonb comes as text
     clip.spectrogram = Clip._meta.get_field("spectrogram").from_db_value(row[3], None, connection)
@@ -205,7 +208,9 @@ def assignment_next(*, reviewer, another: bool = False, session_key: str | None 
                 quality.pause_refuse(reviewer)  # issue 11: a paused reviewer is told why
                 return None
             clip = quality.gold_pick(reviewer=reviewer, clip=clip) or clip  # issue 11: gold at the project's rate
-            if postgres and _clip_claim_and_grant(reviewer, clip):
+            assignment = Assignment(clip=clip, reviewer=reviewer, leased_at=now,
+                                    lease_expires_at=now + lease_length(clip.project))
+            if postgres and _clip_claim_and_grant(reviewer, clip, assignment):
                 break
             # Compare-and-set: correct on its own where row locks do not exist (SQLite).
             claimed = not postgres and Clip.objects.filter(pk=clip.pk, status=Clip.Status.OPEN, withheld=False,
@@ -217,10 +222,10 @@ def assignment_next(*, reviewer, another: bool = False, session_key: str | None 
                 break
         else:
             return None
+        # A refusal here rolls the claim back with the transaction.
         quotas.lease_take(reviewer=reviewer, project=clip.project, now=now, live_count=len(live_ids), facts=facts)
-        assignment = Assignment.objects.create(
-            clip=clip, reviewer=reviewer, leased_at=now, lease_expires_at=now + lease_length(clip.project)
-        )
+        if not postgres:
+            assignment.save(force_insert=True)  # on PostgreSQL the claim's statement inserted it
         Assignment.draft.related.set_cached_value(assignment, None)  # a new lease has no draft: no lookup
         audit_record(actor=reviewer, action="assignment.lease", object_type="assignment", object_id=assignment.pk,
                      clip_id=clip.pk, details=_audio_grant(reviewer, assignment, session_key))

@@ -149,3 +149,34 @@ def run_sql(cursor, sql: str, params) -> None:
             cursor.cursor.execute(f"PREPARE {name} AS {body}")
         names.add(name)
     cursor.execute(f"EXECUTE {name}({', '.join(['%s'] * count)})" if count else f"EXECUTE {name}", params)
+
+
+@functools.lru_cache(maxsize=16)
+def _insert_text(model: type[Model], vendor: str, alias: str) -> tuple[str, str, tuple]:
+    db = connections[alias]
+    fields = tuple(field for field in model._meta.concrete_fields
+                   if not (field.primary_key and field.db_returning))  # an auto key is the database's
+    columns = ", ".join(db.ops.quote_name(field.column) for field in fields)
+    values = ", ".join(f"%s::{field.db_type(db)}" for field in fields)
+    return columns, values, fields
+
+
+def insert_parts(instance: Model, alias: str = "default") -> tuple[str, str, list]:
+    """The table and column list, the cast placeholders and the parameters of an INSERT of
+    ``instance`` (an auto primary key left to the database), for a statement that inserts it
+    beside other work, e.g. ``INSERT INTO t (columns) SELECT values FROM claimed`` in a CTE: the
+    SQL text is built once per model, so it stays one prepared statement (run_sql). The caller
+    marks the instance saved (``saved``)."""
+    db = connections[alias]
+    columns, values, fields = _insert_text(type(instance), db.vendor, alias)
+    table = db.ops.quote_name(instance._meta.db_table)
+    params = [field.get_db_prep_save(field.pre_save(instance, add=True), db) for field in fields]
+    return f"{table} ({columns})", values, params
+
+
+def saved(instance: Model, pk=None, alias: str = "default") -> Model:
+    """Mark an instance that a statement of insert_parts inserted as saved (with its new key)."""
+    if pk is not None:
+        instance.pk = pk
+    instance._state.adding, instance._state.db = False, alias
+    return instance

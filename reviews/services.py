@@ -26,7 +26,7 @@ from .labels import (
 )
 from .leases import assignment_end, assignment_revoke, lease_length
 from .models import MAX_TEXT, Assignment, Clip, Draft, Escalation, Revision, Transcription
-from .prepared import run_sql
+from .prepared import insert_parts, run_sql, saved
 from .review import transcription_landed, transcription_review_status
 from .segments import segments_validate
 
@@ -308,17 +308,19 @@ def _draft_save_one_statement(*, reviewer, assignment_id, text: str, labels, ver
     return draft
 
 
-def _submission_land(assignment: Assignment, *, reviewer, text: str, clean: dict, parts: list, per_clip: int,
-                     now) -> None:
-    """After the transcription row, on PostgreSQL in one statement: the submit revision (after
-    the last one, read under the assignment's lock), the assignment ended and its grant gone,
-    the clip counted (done when this was the last transcription it asked for: a conditional
+def _submission_land(assignment: Assignment, transcription: Transcription, *, reviewer, text: str, clean: dict,
+                     parts: list, per_clip: int, now) -> None:
+    """On PostgreSQL in one statement: the transcription row, the submit revision (after the
+    last one, read under the assignment's lock), the assignment ended and its grant gone, the
+    clip counted (done when this was the last transcription it asked for: a conditional
     UPDATE, whose row lock is the one a read-then-write needed) and the reviewer's day counted."""
+    into, values, insert_params = insert_parts(transcription)
     revoke, revoke_params = permissions.clip_access_revoke_sql(user_id=reviewer.pk, clip_id=assignment.clip_id)
     counted, counted_params = quotas.submission_count_sql(reviewer=reviewer, now=now)
     with connection.cursor() as cursor:
         run_sql(cursor,
-            "WITH rev AS (INSERT INTO reviews_revision (assignment_id, version, kind, text, labels, segments, "  # noqa: S608  # nosec B608
+            f"WITH landed AS (INSERT INTO {into} VALUES ({values}) RETURNING id), "  # noqa: S608  # nosec B608
+            "rev AS (INSERT INTO reviews_revision (assignment_id, version, kind, text, labels, segments, "
             "created_at) SELECT %s, COALESCE(MAX(version), 0) + 1, %s, %s, %s::jsonb, %s::jsonb, %s "
             "FROM reviews_revision "
             "WHERE assignment_id = %s RETURNING id), "
@@ -328,11 +330,12 @@ def _submission_land(assignment: Assignment, *, reviewer, text: str, clean: dict
             "WHEN status = %s AND NOT is_gold AND transcriptions_done >= %s THEN %s ELSE status END "
             "WHERE id = %s RETURNING id), "
             f"counted AS ({counted}) "
-            "SELECT (SELECT count(*) FROM rev), (SELECT count(*) FROM ended), (SELECT count(*) FROM revoked), "
-            "(SELECT count(*) FROM clip), (SELECT count(*) FROM counted)",
-            [str(assignment.pk), Revision.Kind.SUBMIT, text, json.dumps(clean), json.dumps(parts), now,
+            "SELECT (SELECT id FROM landed), (SELECT count(*) FROM rev), (SELECT count(*) FROM ended), "
+            "(SELECT count(*) FROM revoked), (SELECT count(*) FROM clip), (SELECT count(*) FROM counted)",
+            [*insert_params, str(assignment.pk), Revision.Kind.SUBMIT, text, json.dumps(clean), json.dumps(parts), now,
              str(assignment.pk), Assignment.Status.SUBMITTED, now, str(assignment.pk), *revoke_params,
              Clip.Status.OPEN, per_clip - 1, Clip.Status.DONE, str(assignment.clip_id), *counted_params])
+        saved(transcription, cursor.fetchone()[0])
     assignment.status, assignment.ended_at = Assignment.Status.SUBMITTED, now
 
 
@@ -368,7 +371,7 @@ def transcription_submit(*, reviewer, assignment_id, text: str, labels, segments
         if not text and not clean and not parts:
             raise InvalidInput(gettext("Type what you hear, or choose labels that say why you cannot."),
                                code="empty_transcription", fields={"text": gettext("Required.")})
-        transcription = Transcription.objects.create(
+        transcription = Transcription(
             assignment=assignment, clip=assignment.clip, reviewer=reviewer, text=text, labels=clean,
             segments=parts, submitted_at=now,
             review_status=transcription_review_status(project=assignment.clip.project, clip=assignment.clip),
@@ -376,9 +379,10 @@ def transcription_submit(*, reviewer, assignment_id, text: str, labels, segments
         )
         per_clip = assignment.clip.project.transcriptions_per_clip
         if postgres:
-            _submission_land(assignment, reviewer=reviewer, text=text, clean=clean, parts=parts, per_clip=per_clip,
-                             now=now)
+            _submission_land(assignment, transcription, reviewer=reviewer, text=text, clean=clean, parts=parts,
+                             per_clip=per_clip, now=now)
         else:
+            transcription.save(force_insert=True)
             last = Revision.objects.filter(assignment=assignment).order_by("-version").values_list("version",
                                                                                                     flat=True)
             Revision.objects.create(assignment=assignment, version=(last.first() or 0) + 1,

@@ -177,3 +177,44 @@ def test_prepared_statements_can_be_switched_off(settings):
         assert _server_statements() == set()
     finally:
         connection.close()
+
+
+def test_insert_parts_store_what_the_orms_insert_stores(project, alice):
+    """A row inserted from insert_parts (inside another statement, as the claim and the submit do)
+    reads back field for field as the ORM's own insert of the same instance: JSON, UUIDs, times,
+    an auto key returned, a client-made UUID key kept."""
+    from django.utils import timezone
+
+    from reviews.models import Transcription
+
+    fake_clips(project, 2)
+    first, second = Clip.objects.order_by("duration_ms")
+    now = timezone.now()
+
+    def pair(clip):
+        lease = Assignment(clip=clip, reviewer=alice, leased_at=now, lease_expires_at=now)
+        words = Transcription(assignment=lease, clip=clip, reviewer=alice, text="ok é", submitted_at=now,
+                              labels={"speaker": ["adult"]}, segments=[{"start_ms": 0, "end_ms": 5}], asr_wer=0.25)
+        return lease, words
+
+    def row(instance):
+        fields = [f.attname for f in type(instance)._meta.concrete_fields if not f.primary_key]
+        return type(instance).objects.filter(pk=instance.pk).values(*fields).get()
+
+    orm_lease, orm_words = pair(first)
+    orm_lease.save(force_insert=True)
+    orm_words.save(force_insert=True)
+    lease, words = pair(second)
+    with connection.cursor() as cursor:
+        into, values, params = prepared.insert_parts(lease)
+        prepared.run_sql(cursor, f"WITH one AS (SELECT 1) INSERT INTO {into} SELECT {values} FROM one", params)
+        prepared.saved(lease)
+        into, values, params = prepared.insert_parts(words)
+        prepared.run_sql(cursor, f"INSERT INTO {into} VALUES ({values}) RETURNING id", params)
+        prepared.saved(words, cursor.fetchone()[0])
+
+    assert not lease._state.adding and Assignment.objects.filter(pk=lease.pk).exists()
+    assert words.pk == Transcription.objects.get(assignment=lease).pk != orm_words.pk
+    for made, orms in ((lease, orm_lease), (words, orm_words)):
+        assert {**row(made), "clip_id": None, "assignment_id": None} == {**row(orms), "clip_id": None,
+                                                                         "assignment_id": None}

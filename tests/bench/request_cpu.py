@@ -104,7 +104,8 @@ def test_cpu_per_request(reviewer_loop, capsys):
         print("Floors (what every request pays before and after its view):")
         for name, figure in floors.items():
             print(f"  {name:<40} {figure:6.2f} ms")
-        print(f"cProfile of {ROUND} loops, cumulative CPU ms per loop (profiled, about 2x real), app and framework layers:")
+        print(f"cProfile of {ROUND} loops, cumulative CPU ms per loop (profiled, about 2x real), "
+              "app and framework layers:")
         stats = pstats.Stats(profile)
         rows = []
         for (path, line, name), (_calls, _prim, _tottime, cumtime, _callers) in stats.stats.items():
