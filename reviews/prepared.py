@@ -31,6 +31,7 @@ class _Compiled:
     params: tuple
     slots: dict[str, tuple[tuple[int, ...], Callable]]  # sentinel name -> (its positions, value -> parameter)
     compiler: object  # Django's compiler, kept for its select list and result converters
+    converters: dict  # the compiler's result converters, worked out once (results_iter would, every run)
     init_list: list[str]
     fields: slice  # the model's own columns in a row
     populators: list
@@ -63,6 +64,7 @@ class Prepared:
         first, last = klass_info["select_fields"][0], klass_info["select_fields"][-1] + 1
         compiled = _Compiled(
             sql=sql, params=tuple(params), slots=slots, compiler=compiler,
+            converters=compiler.get_converters([column[0] for column in select[:compiler.col_count]]),
             init_list=[column[0].target.attname for column in select[first:last]], fields=slice(first, last),
             populators=get_related_populators(klass_info, select, connection.alias),
             annotations=dict(compiler.annotation_col_map or {}),
@@ -83,7 +85,9 @@ class Prepared:
             run_sql(cursor, compiled.sql, params)
             rows = cursor.fetchall()
         found = []
-        for row in compiled.compiler.results_iter(results=[rows]):
+        if compiled.converters:
+            rows = compiled.compiler.apply_converters(rows, compiled.converters)
+        for row in rows:
             obj = self.model.from_db(connection.alias, compiled.init_list, row[compiled.fields])
             for populator in compiled.populators:
                 populator.populate(row, obj)
