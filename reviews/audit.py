@@ -143,12 +143,17 @@ def event_fields(event: AuditEvent) -> dict:
     return fields
 
 
-def _chain_lock(using: str) -> None:
-    # Serializes appends so that two events never read the same head (transaction-scoped).
+def _chain_lock(using: str) -> bool:
+    """Serialize appends so that two events never read the same head (transaction-scoped).
+    Returns whether the lock was busy (this statement waited for it)."""
     db = connections[using]
-    if db.vendor == "postgresql":
-        with db.cursor() as cursor:
-            cursor.execute("SELECT pg_advisory_xact_lock(%s)", [CHAIN_LOCK_ID])
+    if db.vendor != "postgresql":
+        return False
+    with db.cursor() as cursor:
+        # CASE runs its branches in order: wait only when the lock is not free at once.
+        run_sql(cursor, "SELECT CASE WHEN pg_try_advisory_xact_lock(%s) THEN false "
+                        "ELSE pg_advisory_xact_lock(%s) IS NOT NULL END", [CHAIN_LOCK_ID, CHAIN_LOCK_ID])
+        return cursor.fetchone()[0]
 
 
 # The seal of the last event appended, per database: most often still the head, so an append
@@ -157,6 +162,10 @@ def _chain_lock(using: str) -> None:
 # lock next finds it there). Only a guess either way: the append checks it in the database,
 # and a wrong one (a rolled-back append, a torn or foreign file) costs a statement, nothing more.
 _chain_heads: dict[str, str] = {}
+# Per database: this process's last append found the chain lock busy. Under load most appends
+# do, and the one-statement attempt (which appends only if the lock is free) is then a wasted
+# statement before the wait: the next append waits at once, until an append finds it free.
+_chain_busy: dict[str, bool] = {}
 
 
 def _head_file(db) -> Path:
@@ -266,6 +275,7 @@ def _chain_append(model, *, using: str = DEFAULT_DB_ALIAS, **content):
     # Otherwise wait for the lock in a statement of its own: once it is granted, the previous
     # holder has committed and left its seal in the guess, and the next statement sees the
     # head exactly (and tells it, when the guess was wrong, for one more statement at most).
+    # After a busy lock (_chain_busy) the next append skips the one-statement attempt.
     event = sealed(_head_guess(using))
     tried = not db.in_atomic_block  # then the first attempt is a transaction of its own
     if tried:
@@ -274,14 +284,14 @@ def _chain_append(model, *, using: str = DEFAULT_DB_ALIAS, **content):
             return event
     with transaction.atomic(using=using, savepoint=False):
         held = False
-        if not tried:
+        if not tried and not _chain_busy.get(using):
             event_id, head, held = _append_if_head(model, event, using, wait=False)
             if event_id is not None:
                 return event
         if held:  # the lock was free: the head that statement saw is the head (but for a rare race)
             guess = head or GENESIS_HASH
         else:
-            _chain_lock(using)
+            _chain_busy[using] = _chain_lock(using)
             guess = _head_guess(using)
         for _attempt in range(3):
             event = sealed(guess)

@@ -165,7 +165,10 @@ def test_a_forged_checkpoint_is_refused(tmp_path):
 
 
 @pytest.mark.django_db(transaction=True)
-def test_twenty_concurrent_writers_never_fork_the_chain():
+@pytest.mark.parametrize("in_transaction", [False, True], ids=["autocommit", "in-a-transaction"])
+def test_twenty_concurrent_writers_never_fork_the_chain(in_transaction):
+    """Both ways in: an append on its own, and one inside its action's transaction (every
+    request's), where a busy lock sends the next append straight to waiting (_chain_busy)."""
     errors = []
     barrier = threading.Barrier(20)
 
@@ -173,8 +176,9 @@ def test_twenty_concurrent_writers_never_fork_the_chain():
         try:
             barrier.wait()
             for i in range(10):
-                audit_record(actor=None, actor_name=f"writer{n}", action="draft.save", object_type="test",
-                             object_id=f"{n}-{i}")
+                with transaction.atomic() if in_transaction else contextlib.nullcontext():
+                    audit_record(actor=None, actor_name=f"writer{n}", action="draft.save", object_type="test",
+                                 object_id=f"{n}-{i}")
         except Exception as exc:  # noqa: BLE001 - collected and asserted below
             errors.append(repr(exc))
         finally:
@@ -190,6 +194,30 @@ def test_twenty_concurrent_writers_never_fork_the_chain():
     assert AuditEvent.objects.values("prev_hash").distinct().count() == 200
     result = chain_verify()
     assert result.ok and result.count == 200
+
+
+@pytest.mark.django_db(transaction=True)
+def test_after_a_busy_lock_an_append_waits_at_once_and_after_a_free_one_tries_first():
+    from django.test.utils import CaptureQueriesContext
+
+    from reviews import audit
+
+    audit_record(actor=None, actor_name="first", action="draft.save")  # the chain has a head
+
+    def append() -> list[str]:
+        with CaptureQueriesContext(connection) as queries, transaction.atomic():
+            audit_record(actor=None, actor_name="x", action="draft.save")
+        return [q["sql"] for q in queries if q["sql"] not in ("BEGIN", "COMMIT")]
+
+    audit._chain_busy["default"] = True  # as if the last append here had waited
+    try:
+        busy = append()  # the lock statement, then the append
+        assert audit._chain_busy["default"] is False  # the lock was free: back to the one-statement try
+        free = append()
+    finally:
+        audit._chain_busy.pop("default", None)
+    assert (len(busy), len(free)) == (2, 1)
+    assert chain_verify().ok
 
 
 @pytest.fixture
