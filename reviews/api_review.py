@@ -150,7 +150,8 @@ class ReviewNextView(CheckerView):
     def post(self, request):
         serializer = ReviewNextSerializer(data=request.data)
         serializer.is_valid(raise_exception=True)
-        item = review.review_next(checker=request.user, **serializer.validated_data)
+        item = review.review_next(checker=request.user, session_key=request.session.session_key,
+                                  **serializer.validated_data)
         if item is None:
             return Response(status=status.HTTP_204_NO_CONTENT)
         return Response(ReviewSerializer(item).data, status=status.HTTP_201_CREATED)

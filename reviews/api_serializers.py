@@ -195,6 +195,18 @@ class LeasedClipSerializer(serializers.Serializer):
     lease_expires_at = serializers.DateTimeField()
     audio_token_url = serializers.SerializerMethodField(help_text="The same as urls.audio_token.")
     audio_url = serializers.SerializerMethodField(help_text="The same as urls.audio.")
+    audio_token = serializers.SerializerMethodField(
+        help_text="From next only (null elsewhere): the first one-play token for urls.audio, as urls.audio_token "
+                  "answers it, so that the first play needs no token request; after expires_in seconds, or "
+                  "once spent, ask urls.audio_token for another.")
+
+    @extend_schema_field(AudioTokenSerializer(allow_null=True))
+    def get_audio_token(self, item) -> dict | None:
+        grant = getattr(item, "audio_grant", None)
+        if grant is None:
+            return None
+        return {"token": grant.token, "expires_in": settings.AUDIO_TOKEN_MAX_AGE,
+                "lease_expires_at": self.fields["lease_expires_at"].to_representation(grant.lease_expires_at)}
 
     @extend_schema_field(ClipSerializer)
     def get_clip(self, item) -> dict:
@@ -224,18 +236,6 @@ class AssignmentSerializer(LeasedClipSerializer):
     guidelines_html = serializers.SerializerMethodField(
         help_text="The project's guidelines as sanitized HTML; empty string when none (issue 12).")
     progress = serializers.SerializerMethodField()
-    audio_token = serializers.SerializerMethodField(
-        help_text="From next only (null elsewhere): the first one-play token for urls.audio, as urls.audio_token "
-                  "answers it, so that the first play needs no token request; after expires_in seconds, or "
-                  "once spent, ask urls.audio_token for another.")
-
-    @extend_schema_field(AudioTokenSerializer(allow_null=True))
-    def get_audio_token(self, assignment) -> dict | None:
-        grant = getattr(assignment, "audio_grant", None)
-        if grant is None:
-            return None
-        return {"token": grant.token, "expires_in": settings.AUDIO_TOKEN_MAX_AGE,
-                "lease_expires_at": self.fields["lease_expires_at"].to_representation(grant.lease_expires_at)}
 
     @extend_schema_field(AssignmentUrlsSerializer)
     def get_urls(self, assignment) -> dict:

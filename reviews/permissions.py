@@ -289,6 +289,15 @@ def audio_token_sign(*, user, session_key: str | None, subject: str) -> str:
     )
 
 
+def audio_grant_for_lease(*, user, session_key: str | None, subject: str, lease_expires_at) -> AudioGrant | None:
+    """The first one-play token of a lease, handed out with it (a lease's next answer), so that
+    its first play needs no token request; None without a session, to which a token is bound."""
+    if not session_key:
+        return None
+    return AudioGrant(token=audio_token_sign(user=user, session_key=session_key, subject=subject),
+                      lease_expires_at=lease_expires_at)
+
+
 def audio_token_nonce(token: str, *, user, session_key: str | None, subject: str) -> str | None:
     """The nonce of a good audio token for this caller, session and subject (None if it is not
     one). Spending it is the caller's: a unique row in AudioTokenUse, inside the play's transaction."""

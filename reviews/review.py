@@ -156,9 +156,18 @@ def _first_free(candidates):
         time.sleep(0.005 + secrets.randbelow(15) / 1000)  # jitter, so racing checkers do not step in time
 
 
-def review_next(*, checker, another: bool = False) -> Review | None:
+def _audio_grant(checker, item: Review, session_key: str | None) -> dict:
+    """The review's first one-play audio token (``item.audio_grant``), as leases._audio_grant."""
+    item.audio_grant = permissions.audio_grant_for_lease(
+        user=checker, session_key=session_key, subject=REVIEW_SUBJECT.format(item.pk),
+        lease_expires_at=item.lease_expires_at)
+    return {"audio_token": True} if item.audio_grant else {}
+
+
+def review_next(*, checker, another: bool = False, session_key: str | None = None) -> Review | None:
     """Return the checker's live review, or lease the oldest clip awaiting adjudication, else the
-    oldest submission awaiting review. Never the checker's own work, nor a clip they transcribed."""
+    oldest submission awaiting review. Never the checker's own work, nor a clip they transcribed.
+    With the caller's ``session_key`` the answer carries the first audio token (``audio_grant``)."""
     now = timezone.now()
     review_lease_sweep(now=now)
     with transaction.atomic():
@@ -170,7 +179,8 @@ def review_next(*, checker, another: bool = False) -> Review | None:
                     .order_by("leased_at"))
         if live and not another:
             audit_record(actor=checker, action="review.lease", object_type="review", object_id=live[0].pk,
-                         clip_id=live[0].clip_id, details={"kind": live[0].kind, "resumed": True})
+                         clip_id=live[0].clip_id, details={"kind": live[0].kind, "resumed": True,
+                                                           **_audio_grant(checker, live[0], session_key)})
             return live[0]
         # A clip the checker transcribed (or holds, or is already checking) is not theirs to judge,
         # and its object grant must stay single.
@@ -208,7 +218,7 @@ def review_next(*, checker, another: bool = False) -> Review | None:
                                        leased_at=now, lease_expires_at=now + _lease_length(clip.project))
         permissions.clip_access_grant(checker, clip)
         audit_record(actor=checker, action="review.lease", object_type="review", object_id=review.pk,
-                     clip_id=clip.pk, details={"kind": kind})
+                     clip_id=clip.pk, details={"kind": kind, **_audio_grant(checker, review, session_key)})
         return review
 
 

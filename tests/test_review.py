@@ -177,6 +177,29 @@ def test_a_rejected_then_retranscribed_clip_goes_to_a_checker_again(reviewed, in
     assert second.transcription_id == second_transcription.pk
 
 
+def test_review_next_carries_the_first_token_which_plays_once_for_this_checker(reviewed, ingest, alice, cleo):
+    """As for reviewers (issue 15): next's answer carries the review's first one-play token, bound
+    to the checker's session and the review, recorded on the lease's audit event."""
+    ingest(1)
+    transcribe(alice)
+    client = session_client(cleo)
+    item = client.post("/api/v1/reviews/next/").json()
+    grant = item["audio_token"]
+    assert grant["lease_expires_at"] == item["lease_expires_at"] and grant["expires_in"] > 10
+    assert events("review.lease")[0].details == {"kind": "check", "audio_token": True}
+    assert not events("audio.token")
+    other_tab = session_client(cleo)
+    assert other_tab.get(item["audio_url"], HTTP_X_AUDIO_TOKEN=grant["token"]).status_code == 404
+    assert session_client(alice).get(item["audio_url"], HTTP_X_AUDIO_TOKEN=grant["token"]).status_code == 404
+    assert [client.get(item["audio_url"], HTTP_X_AUDIO_TOKEN=grant["token"]).status_code for _ in range(2)] == [
+        200, 404]
+    assert [e.details["reason"] for e in events("access.denied")][-1] == "token_used"
+    assert len(events("audio.play", outcome="allowed")) == 1
+    assert client.get(item["urls"]["detail"]).json()["audio_token"] is None
+    again = client.post("/api/v1/reviews/next/").json()
+    assert again["id"] == item["id"] and again["audio_token"]["token"] != grant["token"]
+
+
 def test_review_audio_plays_only_during_the_lease(reviewed, ingest, alice, cleo):
     ingest(1)
     transcribe(alice)

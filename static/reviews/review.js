@@ -126,7 +126,7 @@
   }
 
   function audioFor(current) {
-    const promise = player.load(current.id, current.urls);
+    const promise = player.load(current.id, current.urls, current.carried);
     promise.then((url) => {
       if (item !== current) return;  // the review left the page meanwhile
       say(url ? gettext("Clip ready. Listen, then decide.") : player.failure());
@@ -137,7 +137,7 @@
   async function togglePlay() {
     if (!item) return;
     const current = item;
-    const url = await player.load(current.id, current.urls);
+    const url = await player.load(current.id, current.urls, current.carried);
     if (!url || current !== item) return;
     player.attach(current.id);
     if (audio.paused) await audio.play().catch(() => say(gettext("Press Play again to start the audio.")));
@@ -153,6 +153,7 @@
 
   function present(current) {
     item = current;
+    current.carried = ClipAudio.carriedToken(current.audio_token);  // next's token: the first fetch needs no request
     player.forget();
     const adjudicate = current.kind === "adjudicate";
     $("task-title").textContent = adjudicate ? gettext("Decide the final text") : gettext("Check this transcription");
