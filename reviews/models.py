@@ -464,7 +464,7 @@ class AuditEvent(models.Model):
     at = models.DateTimeField(db_index=True)
     actor = models.ForeignKey(
         settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.DO_NOTHING, db_constraint=False,
-        related_name="+",
+        related_name="+", db_index=False,  # audit_actor_idx (actor, at) serves every lookup by actor
     )
     actor_name = models.CharField(max_length=150, blank=True)
     role = models.CharField(max_length=20, blank=True)
@@ -477,17 +477,25 @@ class AuditEvent(models.Model):
     user_agent = models.CharField(max_length=200, blank=True)
     request_id = models.CharField(max_length=64, blank=True)
     details = models.JSONField(default=dict, blank=True)
-    # Unique: two events can never claim the same predecessor, so the chain cannot fork.
-    prev_hash = models.CharField(max_length=64, unique=True)
+    # Unique (Meta.constraints): two events can never claim the same predecessor, so the chain
+    # cannot fork.
+    prev_hash = models.CharField(max_length=64)
     # Which AUDIT_CHAIN_KEY sealed ``hash`` (HMAC-SHA256); empty only for the unkeyed
     # SHA-256 events written before migration 0010, which a keyed anchor event closes.
     # The database default lets a raw INSERT leave it out; on PostgreSQL a check (0010) then
     # refuses the row, so only pre-0010 rows can be unkeyed.
     key_id = models.CharField(max_length=16, blank=True, default="", db_default="")
-    hash = models.CharField(max_length=64, unique=True)
+    hash = models.CharField(max_length=64)
 
     class Meta:
         ordering = ["id"]
+        # Constraints rather than unique=True, which on PostgreSQL adds a second, LIKE-pattern
+        # index to each hash column that no query uses: two more index writes per event and
+        # about 1.9 GB at 10 million events (migration 0019).
+        constraints = [
+            models.UniqueConstraint(fields=["prev_hash"], name="reviews_auditevent_prev_hash_key"),
+            models.UniqueConstraint(fields=["hash"], name="reviews_auditevent_hash_key"),
+        ]
         indexes = [
             models.Index(fields=["actor", "at"], name="audit_actor_idx"),
             models.Index(fields=["clip_id", "at"], name="audit_clip_idx"),

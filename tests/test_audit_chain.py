@@ -220,6 +220,21 @@ def test_after_a_busy_lock_an_append_waits_at_once_and_after_a_free_one_tries_fi
     assert chain_verify().ok
 
 
+@pytest.mark.django_db
+def test_the_audit_table_has_only_the_indexes_its_queries_use():
+    """Every index is written by every append, under the chain's lock (migration 0019 dropped
+    the LIKE-pattern twins of the two unique hash indexes and the actor_id index that
+    audit_actor_idx covers). A new one should earn its place by a query that uses it."""
+    with connection.cursor() as cursor:
+        cursor.execute("SELECT indexname FROM pg_indexes WHERE tablename = 'reviews_auditevent'")
+        names = {row[0] for row in cursor.fetchall()}
+    assert names == {
+        "reviews_auditevent_pkey", "reviews_auditevent_hash_key", "reviews_auditevent_prev_hash_key",
+        "reviews_auditevent_at_c7b30fb9", "audit_actor_idx", "audit_clip_idx", "audit_action_idx",
+        "audit_fetch_idx", "audit_listened_idx", "audit_skip_idx", "audit_lease_idx",
+    }
+
+
 @pytest.fixture
 def app_role():
     """A connection as the application's own database role, after audit_db_roles --apply."""
