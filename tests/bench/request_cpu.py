@@ -3,13 +3,15 @@ through Django's whole middleware stack, so that the figures are CPU time, not w
 
     tests/tools/with_postgres.sh .venv/bin/python -m pytest -q -s -p no:cacheprovider tests/bench/request_cpu.py
 
-Prints, for next -> audio token -> audio bytes -> submit (the loop of loop.py), this process's
+Prints, for next -> audio bytes (with next's token) -> submit (the loop of loop.py), this process's
 CPU per request (``time.process_time``, median of rounds; PostgreSQL's own CPU is not in it),
 beside three floors every request pays: a signed-in API request to a URL that does not exist
 (sessions, CSRF, authentication, the second-factor and access middleware, the JSON 404), a
 signed-in ``GET /api/v1/me/progress/`` (the same plus DRF and two small queries), and
 ``/healthz`` (no session). Then a cProfile of the loop: the app's own functions and the
-framework layers by cumulative time per loop (profiled: about twice the real time).
+framework layers by cumulative CPU per loop (profiled: about twice the real time), and every
+function's own CPU. cProfile inflates small, frequent calls (LazyObject reads, django-csp's
+policy): time them directly before acting on them.
 
 Django's test client stands in for gunicorn: what it skips (HTTP parsing, the socket) is
 gunicorn's share, a fraction of a millisecond a request. Not run by ``make test`` (the
