@@ -218,3 +218,38 @@ def test_insert_parts_store_what_the_orms_insert_stores(project, alice):
     for made, orms in ((lease, orm_lease), (words, orm_words)):
         assert {**row(made), "clip_id": None, "assignment_id": None} == {**row(orms), "clip_id": None,
                                                                          "assignment_id": None}
+
+
+def test_the_session_brings_its_users_row_in_the_same_statement(alice, bob):
+    """On PostgreSQL the session's row and its user's (through UserSession) come in one statement;
+    get_user takes that user once, and only when it is the one asked for."""
+    from django.conf import settings
+    from django.test.utils import CaptureQueriesContext
+
+    from reviews import sessions
+    from tests.helpers import session_client
+
+    key = session_client(alice).cookies[settings.SESSION_COOKIE_NAME].value  # sign-in registers the session
+    with CaptureQueriesContext(connection) as queries:
+        data = sessions.SessionStore(key).load()
+        assert sessions.ModelBackend().get_user(data["_auth_user_id"]) == alice
+    assert len(queries) == 1
+    with CaptureQueriesContext(connection) as queries:  # taken once: asked again, it is read
+        assert sessions.ModelBackend().get_user(str(alice.pk)) == alice
+    assert len(queries) == 1
+
+    sessions.SessionStore(key).load()
+    assert sessions.ModelBackend().get_user(str(bob.pk)) == bob  # not the row that came: bob's is read
+    assert sessions._session_user.get() is None
+
+    anonymous = sessions.SessionStore()
+    anonymous["x"] = 1
+    anonymous.save()
+    assert sessions.SessionStore(anonymous.session_key).load() == {"x": 1}
+    assert sessions._session_user.get() is None  # no registration, no user
+
+    # Deactivated behind the signals' back (they would end the session): refused all the same.
+    get_user_model().objects.filter(pk=alice.pk).update(is_active=False)
+    assert sessions.SessionStore(key).load()
+    assert sessions._session_user.get() == alice
+    assert sessions.ModelBackend().get_user(str(alice.pk)) is None
