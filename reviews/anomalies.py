@@ -14,7 +14,7 @@ from django.contrib.auth import get_user_model
 from django.db import connection, transaction
 from django.db.models import Count, Exists, OuterRef, Q, QuerySet, Subquery
 from django.utils import timezone
-from django.utils.translation import gettext, gettext_lazy, ngettext
+from django.utils.translation import gettext, gettext_lazy, ngettext_lazy
 
 from .audit import audit_record
 from .errors import InvalidInput
@@ -47,7 +47,7 @@ class Anomaly:
 
     @property
     def summary(self) -> str:
-        return _MESSAGES[self.message](self.params)
+        return str(_MESSAGES[self.message] % self.params)
 
     @property
     def title(self) -> str:
@@ -58,39 +58,40 @@ class Anomaly:
         return ",".join(str(i) for i in self.event_ids)
 
 
-# Each kind's sentence, built only for the anomalies a page shows (a busy week at 10 million
-# events holds thousands; translating every one was a third of the page's Python time).
+# Each kind's sentence (lazy: the plural picked by the params' "count"), translated only for the
+# anomalies a page shows (a busy week at 10 million events holds thousands; translating every
+# one was a third of the page's Python time).
 _MESSAGES = {
-    "repeated_fetches": lambda p: ngettext(
+    "repeated_fetches": ngettext_lazy(
         "%(name)s fetched one clip's audio %(count)d time (more than %(limit)d; the page needs one fetch per "
         "lease, replays are free).",
         "%(name)s fetched one clip's audio %(count)d times (more than %(limit)d; the page needs one fetch per "
-        "lease, replays are free).", p["count"]) % p,
-    "long_listening": lambda p: gettext(
+        "lease, replays are free).", "count"),
+    "long_listening": gettext_lazy(
         "%(name)s listened to a %(length).1f s clip for %(listened).0f s (about %(times).0f times its length; "
-        "more than %(passes)d times and %(floor)d s).") % p,
-    "play_after_lease": lambda p: ngettext(
+        "more than %(passes)d times and %(floor)d s)."),
+    "play_after_lease": ngettext_lazy(
         "%(name)s tried to play a clip %(count)d time after the lease ended or the clip was withdrawn.",
         "%(name)s tried to play a clip %(count)d times after the lease ended or the clip was withdrawn.",
-        p["count"]) % p,
-    "denied_account": lambda p: ngettext(
+        "count"),
+    "denied_account": ngettext_lazy(
         "%(name)s was refused %(count)d time on %(day)s.",
-        "%(name)s was refused %(count)d times on %(day)s.", p["count"]) % p,
-    "denied_address": lambda p: ngettext(
+        "%(name)s was refused %(count)d times on %(day)s.", "count"),
+    "denied_address": ngettext_lazy(
         "Requests without sign-in from %(address)s were refused %(count)d time on %(day)s.",
-        "Requests without sign-in from %(address)s were refused %(count)d times on %(day)s.", p["count"]) % p,
-    "failed_account": lambda p: ngettext(
+        "Requests without sign-in from %(address)s were refused %(count)d times on %(day)s.", "count"),
+    "failed_account": ngettext_lazy(
         "%(count)d failed sign-in to %(name)s's account on %(day)s.",
-        "%(count)d failed sign-ins to %(name)s's account on %(day)s.", p["count"]) % p,
-    "failed_address": lambda p: ngettext(
+        "%(count)d failed sign-ins to %(name)s's account on %(day)s.", "count"),
+    "failed_address": ngettext_lazy(
         "%(count)d failed sign-in to unknown accounts from %(address)s on %(day)s.",
-        "%(count)d failed sign-ins to unknown accounts from %(address)s on %(day)s.", p["count"]) % p,
-    "quick_skips": lambda p: ngettext(
+        "%(count)d failed sign-ins to unknown accounts from %(address)s on %(day)s.", "count"),
+    "quick_skips": ngettext_lazy(
         "%(name)s skipped %(count)d clip within %(seconds)d s of leasing it on %(day)s.",
-        "%(name)s skipped %(count)d clips within %(seconds)d s of leasing them on %(day)s.", p["count"]) % p,
-    "off_hours": lambda p: ngettext(
+        "%(name)s skipped %(count)d clips within %(seconds)d s of leasing them on %(day)s.", "count"),
+    "off_hours": ngettext_lazy(
         "%(name)s was active outside %(start)02d:00-%(end)02d:00 on %(day)s (%(count)d event).",
-        "%(name)s was active outside %(start)02d:00-%(end)02d:00 on %(day)s (%(count)d events).", p["count"]) % p,
+        "%(name)s was active outside %(start)02d:00-%(end)02d:00 on %(day)s (%(count)d events).", "count"),
 }
 
 
