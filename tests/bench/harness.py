@@ -107,6 +107,17 @@ def postgres_cpu_since(pg, mark: tuple[dict[int, float], float]) -> float:
             - sum(seconds for pid, seconds in before.items() if pid not in after))
 
 
+def cpu_per_loop_say(cpu_app: float, cpu_db: float, loops: int) -> float:
+    """Say a level's CPU per loop (server workers + PostgreSQL, from CPU seconds) and return it
+    in ms (nan without a loop)."""
+    if not loops:
+        return float("nan")
+    per_loop = 1000 * (cpu_app + cpu_db) / loops
+    say(f"  CPU per loop: {1000 * cpu_app / loops:.1f} ms in gunicorn workers + {1000 * cpu_db / loops:.1f} ms "
+        f"in PostgreSQL = {per_loop:.1f} ms")
+    return per_loop
+
+
 def latency_row(ok_ms: list[float], errors: collections.Counter) -> dict:
     """One step's row of a loop table: answers, p50/p95/p99/max of the good ones, the errors."""
     return {"n": len(ok_ms), "p50": percentile(ok_ms, 50), "p95": percentile(ok_ms, 95),

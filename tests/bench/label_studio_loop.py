@@ -335,11 +335,7 @@ def main() -> int:
         say(f"\n== {args.annotators} annotators: {log.loops} loops in {elapsed:.1f} s = {rate:.1f} loops/s "
             f"({3 * rate:.0f} requests/s); no-task answers {log.empty}; load average "
             f"{load_before:.2f} -> {os.getloadavg()[0]:.2f}")
-        per_loop = float("nan")
-        if log.loops:
-            per_loop = 1000 * (cpu_app + cpu_db) / log.loops
-            say(f"  CPU per loop: {1000 * cpu_app / log.loops:.1f} ms in gunicorn workers + "
-                f"{1000 * cpu_db / log.loops:.1f} ms in PostgreSQL = {per_loop:.1f} ms")
+        per_loop = harness.cpu_per_loop_say(cpu_app, cpu_db, log.loops)
         table = op_table(log)
         harness.latency_table_say(table)
         over = pg.sql("SELECT count(*) FROM (SELECT task_id FROM task_completion WHERE NOT was_cancelled "

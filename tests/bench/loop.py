@@ -270,14 +270,11 @@ def main() -> int:
             say(f"\n== {level} reviewer(s): {log.loops} loops in {elapsed:.1f} s = {rate:.1f} loops/s "
                 f"({len(log.records) / elapsed:.0f} requests/s); queue empty answers {log.empty}; load average "
                 f"{load_before:.2f} -> {os.getloadavg()[0]:.2f}")
-            per_loop = float("nan")
+            per_loop = harness.cpu_per_loop_say(cpu_app, cpu_db, log.loops)
             if log.loops:
-                per_loop = 1000 * (cpu_app + cpu_db) / log.loops
-                say(f"  CPU per loop: {1000 * cpu_app / log.loops:.1f} ms in gunicorn workers + "
-                    f"{1000 * cpu_db / log.loops:.1f} ms in PostgreSQL = {per_loop:.1f} ms; at that cost "
-                    f"{os.cpu_count()} dedicated cores would carry at most {os.cpu_count() * 1000 / per_loop:.0f} "
-                    f"loops/s (client excluded; the wait sampler's own backend, {1000 * waits.own_cpu / log.loops:.1f} "
-                    "ms per loop, left out)")
+                say(f"    at that cost {os.cpu_count()} dedicated cores would carry at most "
+                    f"{os.cpu_count() * 1000 / per_loop:.0f} loops/s (client excluded; the wait sampler's own "
+                    f"backend, {1000 * waits.own_cpu / log.loops:.1f} ms per loop, left out)")
             table = op_table(log)
             harness.latency_table_say(table)
             summary.append((level, rate, per_loop, table))
