@@ -154,12 +154,8 @@ def _clip_claim_and_grant(reviewer, clip: Clip, assignment: Assignment) -> bool:
 
 
 def _audio_grant(reviewer, assignment: Assignment, session_key: str | None) -> dict:
-    """Sign the lease's first one-play audio token (``assignment.audio_grant``); the details
-    that say so on the lease's audit event."""
-    assignment.audio_grant = permissions.audio_grant_for_lease(
-        user=reviewer, session_key=session_key, subject=f"assignment:{assignment.pk}",
-        lease_expires_at=assignment.lease_expires_at)
-    return {"audio_token": True} if assignment.audio_grant else {}
+    return permissions.lease_audio_grant(assignment, user=reviewer, session_key=session_key,
+                                         subject=f"assignment:{assignment.pk}")
 
 
 def assignment_next(*, reviewer, another: bool = False, session_key: str | None = None) -> Assignment | None:

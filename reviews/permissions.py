@@ -289,13 +289,13 @@ def audio_token_sign(*, user, session_key: str | None, subject: str) -> str:
     )
 
 
-def audio_grant_for_lease(*, user, session_key: str | None, subject: str, lease_expires_at) -> AudioGrant | None:
-    """The first one-play token of a lease, handed out with it (a lease's next answer), so that
-    its first play needs no token request; None without a session, to which a token is bound."""
-    if not session_key:
-        return None
-    return AudioGrant(token=audio_token_sign(user=user, session_key=session_key, subject=subject),
-                      lease_expires_at=lease_expires_at)
+def lease_audio_grant(lease, *, user, session_key: str | None, subject: str) -> dict:
+    """Give a lease (an assignment or a review) its first one-play token, handed out with it by
+    next so that the first play needs no token request: ``lease.audio_grant``, None without a
+    session (a token is bound to one). Returns the details that say so on the lease's audit event."""
+    lease.audio_grant = AudioGrant(token=audio_token_sign(user=user, session_key=session_key, subject=subject),
+                                   lease_expires_at=lease.lease_expires_at) if session_key else None
+    return {"audio_token": True} if session_key else {}
 
 
 def audio_token_nonce(token: str, *, user, session_key: str | None, subject: str) -> str | None:

@@ -157,11 +157,8 @@ def _first_free(candidates):
 
 
 def _audio_grant(checker, item: Review, session_key: str | None) -> dict:
-    """The review's first one-play audio token (``item.audio_grant``), as leases._audio_grant."""
-    item.audio_grant = permissions.audio_grant_for_lease(
-        user=checker, session_key=session_key, subject=REVIEW_SUBJECT.format(item.pk),
-        lease_expires_at=item.lease_expires_at)
-    return {"audio_token": True} if item.audio_grant else {}
+    return permissions.lease_audio_grant(item, user=checker, session_key=session_key,
+                                         subject=REVIEW_SUBJECT.format(item.pk))
 
 
 def review_next(*, checker, another: bool = False, session_key: str | None = None) -> Review | None:
